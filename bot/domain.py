@@ -1,0 +1,124 @@
+"""Plain, immutable types shared by the pipeline's modules (no I/O, no third-party imports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How bad a finding's consequences are."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse: critical=4 ... low=1."""
+        return {"critical": 4, "high": 3, "medium": 2, "low": 1}[self.value]
+
+
+class Category(StrEnum):
+    """What kind of problem a finding is."""
+
+    SECURITY = "security"
+    VALIDATION = "validation"
+    PERFORMANCE = "performance"
+    TESTS = "tests"
+    RELIABILITY = "reliability"
+    DESIGN = "design"
+
+
+class Side(StrEnum):
+    """Which side of the diff a line is on, as GitHub spells it."""
+
+    RIGHT = "RIGHT"
+    LEFT = "LEFT"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem the model reported, before anchoring and sanitising."""
+
+    path: str
+    start_line: int
+    end_line: int
+    side: Side
+    severity: Severity
+    category: Category
+    title: str
+    body: str
+    suggestion: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one or more model calls."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NotReviewed:
+    """A file the review did not cover, and why (never silently dropped)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """The few fields of a pull request the bot acts on, re-read from GitHub."""
+
+    owner: str
+    repo: str
+    number: int
+    title: str
+    body: str
+    author: str
+    author_is_bot: bool
+    head_sha: str
+    head_ref: str
+    base_sha: str
+    base_ref: str
+    draft: bool
+    state: str
+
+    @property
+    def full_name(self) -> str:
+        """`owner/repo`."""
+        return f"{self.owner}/{self.repo}"
+
+
+@dataclass(frozen=True, slots=True)
+class InlineComment:
+    """A review comment at a position GitHub accepts (see `bot.diff.anchor`)."""
+
+    path: str
+    line: int
+    side: Side
+    body: str
+    start_line: int | None = None
+    start_side: Side | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewToPost:
+    """Everything needed for one `POST .../pulls/{n}/reviews` call."""
+
+    commit_id: str
+    body: str
+    comments: tuple[InlineComment, ...] = field(default_factory=tuple)

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real-world corpus, generated keys, and the loopback fakes' plugins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.fakes.github_fixtures", "tests.fakes.claude_fixtures"]
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """`../shared/corpus`, or skip with the reason when this checkout has none beside it."""
+    if not CORPUS.is_dir():
+        pytest.skip(f"real-world corpus not present at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def rsa_private_key_pem() -> str:
+    """A fresh RSA private key (PEM) for the fake GitHub App, generated once per test session."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+@pytest.fixture(autouse=True)
+def _clean_bot_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the developer's real credentials or .env: settings come from the test."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "ANTHROPIC_", "REVIEW_", "DATABASE_URL", "LOG_")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))

@@ -1,0 +1,1 @@
+"""Pytest fixtures for the fake Claude (filled in with the fake)."""

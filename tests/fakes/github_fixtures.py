@@ -1,0 +1,1 @@
+"""Pytest fixtures for the fake GitHub (filled in with the fake)."""
