@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     review_deadline_seconds: float = Field(default=600.0, gt=0)
     batch_token_budget: int = Field(default=60_000, ge=2_000)
 
+    github_max_wait_seconds: float = Field(default=60.0, ge=0)
+    github_request_retries: int = Field(default=3, ge=0, le=10)
+
+    model_max_retries: int = Field(default=2, ge=0, le=10)
+
+    job_max_attempts: int = Field(default=5, ge=1, le=50)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    auto_migrate: bool = True
+
     database_url: str = ""
     data_dir: Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"
