@@ -1,33 +1,233 @@
-"""The Starlette application and its lifespan (placeholder until the webhook server lands)."""
+"""The Starlette application: routes as a plain list, and a lifespan owning the store, metrics and workers.
+
+Start-up is fast on purpose: the server listens (and /healthz answers) at once, while the database layer is
+imported in a thread and migrations run in the background; /readyz and /webhook wait for that to finish.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.jobs import AppContext, Registry, WorkerPool
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the ASGI app for these settings."""
+log = logging.getLogger(__name__)
 
-    async def healthz(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok")
+# The onboarding work adds its pages through `bot.setup.setup_routes(settings) -> list[BaseRoute]`.
+SETUP_MODULE = "bot.setup"
+READY_WAIT_SECONDS = 5.0  # a delivery arriving during start-up waits this long for the database
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_RUNTIME_MODULES = ("bot.jobs", "bot.store", "bot.webhook", "alembic.command", "alembic.runtime.migration")
 
-    async def webhook(request: Request) -> JSONResponse:
-        missing = settings.missing_app_settings
-        if missing:
-            return JSONResponse({"error": "setup mode: missing " + ", ".join(missing)}, status_code=503)
-        return JSONResponse({"error": "not implemented"}, status_code=503)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/webhook", webhook, methods=["POST"])])
+class Runtime:
+    """What the lifespan builds in the background; `context` is set once `ready` is."""
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self.context: AppContext | None = None
+        self.error: str | None = None
+
+    async def wait(self, seconds: float) -> AppContext | None:
+        """The context once ready (None after `seconds` or when start-up failed)."""
+        if not self.ready.is_set() and self.error is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), timeout=seconds)
+        return self.context if self.ready.is_set() else None
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def webhook(request: Request) -> Response:
+    """POST /webhook (setup mode answers 503 naming the missing settings)."""
+    missing = request.app.state.settings.missing_app_settings
+    if missing:
+        return JSONResponse({"error": "setup mode: missing " + ", ".join(missing)}, status_code=503)
+    runtime = _runtime(request)
+    context = await runtime.wait(READY_WAIT_SECONDS)
+    if context is None:
+        return JSONResponse({"error": runtime.error or "starting; redeliver later"}, status_code=503)
+    from bot.webhook import handle_webhook
+
+    return await handle_webhook(request, context)
+
+
+async def healthz(request: Request) -> Response:
+    """GET /healthz: the process is alive."""
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    """GET /readyz: the database answers and is at the latest migration."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    runtime = _runtime(request)
+    if runtime.context is None or not runtime.ready.is_set():
+        return JSONResponse({"ready": False, "reason": runtime.error or "starting"}, status_code=503)
+    try:
+        current = await runtime.context.store.migrations_current()
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("readyz: database unreachable: %s", exc.__class__.__name__)
+        return JSONResponse({"ready": False, "reason": "database unreachable"}, status_code=503)
+    if not current:
+        return JSONResponse({"ready": False, "reason": "migrations pending"}, status_code=503)
+    return JSONResponse({"ready": True})
+
+
+async def metrics(request: Request) -> Response:
+    """GET /metrics: Prometheus text format (job counts read from the store at scrape time)."""
+    context = _runtime(request).context
+    if context is None:
+        return Response(b"", media_type=METRICS_CONTENT_TYPE)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        context.metrics.set_job_counts(await context.store.count_jobs_by_state())
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("metrics: job counts unavailable: %s", exc.__class__.__name__)
+    return Response(context.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+def extra_routes(settings: Settings) -> list[BaseRoute]:
+    """Routes other modules contribute: the setup pages (`bot.setup.setup_routes`) once that module exists."""
+    if importlib.util.find_spec(SETUP_MODULE) is None:
+        return []
+    setup_routes: Callable[[Settings], list[BaseRoute]] = importlib.import_module(SETUP_MODULE).setup_routes
+    return list(setup_routes(settings))
+
+
+def build_routes(settings: Settings) -> list[BaseRoute]:
+    """Every route of the app, as a plain list."""
+    routes: list[BaseRoute] = [
+        Route("/webhook", webhook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return routes + extra_routes(settings)
+
+
+def _import_runtime(pipeline: bool) -> None:
+    for name in _RUNTIME_MODULES:
+        importlib.import_module(name)
+    from bot.jobs import PIPELINE_MODULE
+
+    if pipeline and importlib.util.find_spec(PIPELINE_MODULE) is not None:  # heavy imports: off the loop
+        importlib.import_module(PIPELINE_MODULE)
+
+
+async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bool,
+                 registry: Registry | None, poll_seconds: float) -> WorkerPool | None:
+    """Import the database layer off the event loop, open the store, migrate, start workers, mark ready."""
+    if settings.missing_app_settings:
+        workers = 0  # setup mode: no credentials, so no job could run; leave queued jobs alone
+    # The pipeline (and its heavy imports) is only needed when this process runs workers.
+    await asyncio.to_thread(_import_runtime, registry is None and workers > 0)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.jobs import AppContext, WorkerPool, build_registry, default_registry
+    from bot.metrics import Metrics
+    from bot.store import Store
+
+    if registry is None:
+        registry = build_registry(settings) if workers > 0 else default_registry()
+    store = Store.from_settings(settings)
+    context = AppContext(settings, store, Metrics(), registry)
+    runtime.context = context
+    try:
+        if migrate:
+            await store.migrate()
+    except (SQLAlchemyError, OSError) as exc:
+        runtime.error = f"migration failed: {exc.__class__.__name__}: {exc}"
+        log.error("%s", runtime.error)
+        return None
+    pool = WorkerPool(context, workers, poll_seconds=poll_seconds)
+    pool.start()
+    gc.freeze()  # start-up objects (modules, SQLAlchemy metadata) never need collecting: shorter GC pauses
+    runtime.ready.set()
+    return pool
+
+
+def create_app(
+    settings: Settings,
+    *,
+    workers: int | None = None,
+    migrate: bool = False,
+    registry: Registry | None = None,
+    poll_seconds: float = 1.0,
+) -> Starlette:
+    """Build the ASGI app; the lifespan opens the store (migrating if asked) and runs `workers` job workers."""
+    count = settings.workers if workers is None else workers
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = Runtime()
+        app.state.runtime = runtime
+        if settings.missing_app_settings:
+            log.warning("setup mode: missing %s", ", ".join(settings.missing_app_settings))
+        startup = asyncio.create_task(_start(runtime, settings, count, migrate, registry, poll_seconds))
+        startup.add_done_callback(lambda task: _startup_failed(runtime, task))
+        try:
+            yield
+        finally:
+            await _shutdown(runtime, startup)
+
+    app = Starlette(routes=build_routes(settings), lifespan=lifespan)
+    app.state.settings = settings
+    return app
+
+
+def _startup_failed(runtime: Runtime, task: asyncio.Task[WorkerPool | None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        runtime.error = f"start-up failed: {task.exception()!r}"
+        log.error("%s", runtime.error, exc_info=task.exception())
+
+
+async def _shutdown(runtime: Runtime, startup: asyncio.Task[WorkerPool | None]) -> None:
+    """Stop the workers (finishing or releasing jobs within the grace period) and close the store."""
+    if not startup.done():
+        startup.cancel()
+    pool: Any = None
+    with contextlib.suppress(asyncio.CancelledError, Exception):  # a start-up failure was logged already
+        pool = await startup
+    if pool is not None:
+        await pool.stop()
+    if runtime.context is not None:
+        from bot.jobs import close_clients
+
+        await close_clients(runtime.context)
+        await runtime.context.store.close()
 
 
 def serve(settings: Settings, host: str | None, port: int | None, workers: int | None, migrate: bool) -> int:
-    """Run the server until interrupted."""
+    """`python -m bot serve`: uvicorn with this app, migrating on start unless told not to."""
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port, log_config=None)
+    app = create_app(settings, workers=workers, migrate=migrate)
+    uvicorn.run(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
+    )
     return 0

@@ -1,0 +1,159 @@
+"""The review's core, shared by the App and the terminal: diff -> filter -> budget -> batches -> model -> findings.
+
+No GitHub I/O here: the App pipeline (`bot.review`) adds reading, memory and posting around it, and the local
+`review` command prints what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from bot.budget import apply_budget, token_budget
+from bot.config import EffectiveConfig, instructions_for
+from bot.diff import Diff, FileDiff, anchor
+from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
+from bot.domain import Category, Finding, NotReviewed, Severity, Side
+from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
+from bot.model import DEFAULT_PRICES, BatchInput, PullContext, Reviewer, ReviewOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What to review and how: the diff the model sees, the diff comments may land on, and the knobs."""
+
+    review_diff: Diff
+    anchor_diff: Diff
+    context: PullContext
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    default_excludes: bool = True
+    max_review_tokens: int = 400_000
+    batch_tokens: int = 60_000
+    min_severity: Severity = Severity.LOW
+    max_inline: int = 25
+    categories: frozenset[Category] = frozenset(Category)
+    known: tuple[KnownFinding, ...] = ()
+    changed_lines: Mapping[str, frozenset[int] | None] = field(default_factory=dict)
+    repo_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Everything one review run produced, before anything is posted."""
+
+    reviewed: tuple[str, ...]
+    not_reviewed: tuple[NotReviewed, ...]
+    outcome: ReviewOutcome | None
+    decision: Decision
+    placement: Placement
+    disabled_category: tuple[Finding, ...] = ()
+
+    @property
+    def posted_findings(self) -> tuple[Fingerprinted, ...]:
+        """Findings that go to GitHub, inline or in the body."""
+        return tuple(item for item, _ in self.placement.inline) + tuple(
+            Fingerprinted(u.finding, u.fingerprint) for u in self.placement.unplaced
+        )
+
+
+def make_scope(
+    effective: EffectiveConfig,
+    review_diff: Diff,
+    anchor_diff: Diff,
+    context: PullContext,
+    *,
+    batch_tokens: int,
+    known: Sequence[KnownFinding] = (),
+    changed_lines: Mapping[str, frozenset[int] | None] | None = None,
+    repo_url: str = "",
+) -> Scope:
+    """A Scope from the effective repository configuration (budgets, filters, thresholds, instructions)."""
+    config = effective.config
+    price = DEFAULT_PRICES.get(effective.model)
+    # Output tokens are few next to input; blend in a 10% share at the output price to stay conservative.
+    blended = (price.input_per_mtok * 0.9 + price.output_per_mtok * 0.1) if price else 0.0
+    max_tokens = token_budget(config.budgets.max_tokens_per_review, config.budgets.max_cost_usd_per_review, blended)
+    paths = [f.path for f in review_diff.files]
+    instructions = instructions_for(config, paths)
+    if instructions and not context.instructions:
+        context = PullContext(context.repo, context.title, context.body, instructions, config.language)
+    elif context.language != config.language:
+        context = PullContext(context.repo, context.title, context.body, context.instructions, config.language)
+    return Scope(
+        review_diff=review_diff,
+        anchor_diff=anchor_diff,
+        context=context,
+        include=tuple(config.paths.include),
+        exclude=tuple(config.paths.exclude),
+        default_excludes=config.paths.default_excludes,
+        max_review_tokens=max_tokens,
+        batch_tokens=batch_tokens,
+        min_severity=config.min_inline_severity,
+        max_inline=config.max_inline_comments,
+        categories=config.categories.enabled,
+        known=tuple(known),
+        changed_lines=dict(changed_lines or {}),
+        repo_url=repo_url,
+    )
+
+
+def line_text_of(diff: Diff) -> dict[tuple[str, Side, int], str]:
+    """(path, side, line) -> the line's text, for fingerprinting findings by the code they cite."""
+    table: dict[tuple[str, Side, int], str] = {}
+    for f in diff.files:
+        for hunk in f.hunks:
+            for line in hunk.lines:
+                if line.kind != "-" and line.new_no is not None:
+                    table[(f.path, Side.RIGHT, line.new_no)] = line.text
+                if line.kind == "-" and line.old_no is not None:
+                    table[(f.path, Side.LEFT, line.old_no)] = line.text
+    return table
+
+
+def select_files(scope: Scope) -> tuple[list[FileDiff], list[NotReviewed]]:
+    """Apply path filters and the per-review token budget (riskiest files first); every file left out has a reason."""
+    files, skipped = filter_files(scope.review_diff, scope.include, scope.exclude, defaults=scope.default_excludes)
+    sizes = [(f.path, estimate_tokens(render_file(f))) for f in files]
+    cut = apply_budget(sizes, scope.max_review_tokens)
+    kept = set(cut.kept)
+    return [f for f in files if f.path in kept], [*skipped, *cut.not_reviewed]
+
+
+def batch_inputs(files: Iterable[FileDiff], batch_tokens: int) -> list[BatchInput]:
+    """Render and pack files into the model's batches."""
+    return [BatchInput(b.index, b.text, b.files) for b in make_batches(list(files), batch_tokens)]
+
+
+async def analyse(scope: Scope, reviewer: Reviewer) -> Analysis:
+    """Run one review over `scope` with `reviewer` and decide where every finding goes."""
+    files, not_reviewed = select_files(scope)
+    batches = batch_inputs(files, scope.batch_tokens)
+    outcome = await reviewer.review(scope.context, batches) if batches else None
+    failed = outcome.not_reviewed if outcome else ()
+    failed_paths = {n.path for n in failed}
+    reviewed = tuple(f.path for f in files if f.path not in failed_paths)
+    not_reviewed = [*not_reviewed, *_unique(failed)]
+    findings = outcome.findings if outcome else ()
+    wanted = [f for f in findings if f.category in scope.categories]
+    disabled = tuple(f for f in findings if f.category not in scope.categories)
+    table = line_text_of(scope.anchor_diff)
+    items = fingerprint_all(wanted, lambda path, side, line: table.get((path, side, line)))
+    decision = decide(items, scope.known, scope.changed_lines)
+    placement = place(
+        decision.post,
+        partial(anchor, scope.anchor_diff),
+        min_severity=scope.min_severity,
+        max_inline=scope.max_inline,
+        repo_url=scope.repo_url,
+    )
+    return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled)
+
+
+def _unique(items: Sequence[NotReviewed]) -> list[NotReviewed]:
+    """One entry per path (a file split across batches fails once per batch)."""
+    seen: dict[str, NotReviewed] = {}
+    for item in items:
+        seen.setdefault(item.path, item)
+    return list(seen.values())

@@ -1,0 +1,136 @@
+"""Carrying out `@app` commands from PR comments, and telling a PR when its review job died.
+
+Kept apart from `bot.commands` (the pure grammar and permission rules) because this module does the I/O:
+GitHub reads and replies, the store's command log, and queueing review jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from bot.commands import ACTION_KINDS, CommandCounts, CommandKind, decide, is_bot, lookup_permission, parse_command
+from bot.config import load_effective_config
+from bot.github import RepoClient
+from bot.jobs import AppContext
+from bot.logs import log_context
+from bot.review import CHECK_NAME, Services, _ConfigReader
+from bot.store_types import Job, JobKind, JobSpec
+
+log = logging.getLogger(__name__)
+
+HOUR = 3600.0
+REFUSED_PREFIX = "refused:"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A comment that may hold a command, as routing stored it."""
+
+    installation_id: int
+    owner: str
+    repo: str
+    number: int
+    comment_id: int
+    source: str  # "issue_comment" or "review_comment"
+    body: str
+    author: str
+    author_type: str
+
+    @classmethod
+    def from_job(cls, job: Job) -> CommandRequest:
+        """Read a command job's payload."""
+        p = job.payload
+        return cls(
+            installation_id=int(p["installation_id"]),
+            owner=str(p["owner"]),
+            repo=str(p["repo"]),
+            number=int(p["pr"]),
+            comment_id=int(p["comment_id"]),
+            source=str(p.get("source") or "issue_comment"),
+            body=str(p.get("body") or ""),
+            author=str(p.get("author") or ""),
+            author_type=str(p.get("author_type") or "User"),
+        )
+
+
+async def handle_command_job(job: Job, context: AppContext) -> None:
+    """Job handler for `command` jobs: parse, authorise, rate-limit, acknowledge, act, reply."""
+    request = CommandRequest.from_job(job)
+    services = Services.of(context)
+    with log_context(job=job.id, repo=f"{request.owner}/{request.repo}", pr=request.number):
+        identity = await services.github.identity()
+        command = parse_command(request.body, identity.slug)
+        if command is None or is_bot(request.author, request.author_type, identity.slug):
+            return
+        gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
+        pr = await gh.get_pull(request.number)
+        effective = await load_effective_config(
+            _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.base_ref, services.settings
+        )
+        store = services.store
+        since = time.time() - HOUR
+        counts = CommandCounts(
+            by_user=await store.count_commands(pr.full_name, since, user=request.author),
+            accepted_on_pr=await store.count_commands(pr.full_name, since, pr=pr.number, accepted_only=True),
+        )
+        permission = await lookup_permission(gh, request.author)
+        decision = decide(
+            command, commenter_login=request.author, commenter_type=request.author_type, permission=permission,
+            pr_author=pr.author, app_slug=identity.slug, config=effective, counts=counts,
+        )
+        logged = command.kind.value if decision.allowed else REFUSED_PREFIX + command.kind.value
+        await store.log_command(pr.full_name, pr.number, request.author, logged)
+        log.info("command %s from %s: %s", command.kind.value, request.author, decision.reason)
+        if decision.allowed and command.kind in ACTION_KINDS:
+            await gh.add_reaction(request.comment_id, "eyes", review_comment=request.source == "review_comment")
+            await _act(command.kind, request, services, pr.head_sha, context)
+        if decision.reply:
+            await reply(gh, request, decision.reply)
+
+
+async def _act(kind: CommandKind, request: CommandRequest, services: Services, head_sha: str,
+               context: AppContext) -> None:
+    """Pause/resume now; queue a review job for `review` / `full review` (coalesced with automatic ones)."""
+    repo = f"{request.owner}/{request.repo}"
+    if kind in (CommandKind.PAUSE, CommandKind.RESUME):
+        await services.store.set_paused(repo, request.number, kind is CommandKind.PAUSE)
+        gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
+        text = ("Automatic reviews are paused on this pull request; commands still work."
+                if kind is CommandKind.PAUSE else "Automatic reviews are back on for this pull request.")
+        await reply(gh, request, text)
+        return
+    spec = JobSpec(
+        kind=JobKind.REVIEW, installation_id=request.installation_id, owner=request.owner, repo=request.repo,
+        pr=request.number, trigger=f"command.{kind.value.replace(' ', '_')}", head_sha=head_sha,
+        data={"full": kind is CommandKind.FULL_REVIEW, "comment_id": request.comment_id, "source": request.source},
+    )
+    await services.store.enqueue(spec)
+    context.wake.set()
+
+
+async def reply(gh: RepoClient, request: CommandRequest, text: str) -> None:
+    """Answer in the same place: a thread reply for review comments, a conversation comment otherwise."""
+    if request.source == "review_comment":
+        await gh.reply_to_review_comment(request.number, request.comment_id, text)
+    else:
+        await gh.create_issue_comment(request.number, text)
+
+
+async def report_dead_job(job: Job, reason: str, context: AppContext) -> None:
+    """Dead-letter hook: a failed check run on the head (or a comment) says the review gave up, and why."""
+    installation = job.installation_id
+    if installation is None or job.kind != JobKind.REVIEW:
+        return
+    services = Services.of(context)
+    gh = services.github.for_repo(installation, job.owner, job.repo)
+    slug = (await services.github.identity()).slug
+    summary = (f"The review failed {job.attempts} times and was given up: {reason[:500]}. "
+               f"Comment `@{slug} review` to try again.")
+    if job.head_sha:
+        run = await gh.create_check_run(job.head_sha, CHECK_NAME, status="completed", conclusion="failure",
+                                        title="Review failed", summary=summary)
+        log.warning("review job %s is dead; reported on check run %s", job.id, run.id)
+    else:
+        await gh.create_issue_comment(job.pr, summary)

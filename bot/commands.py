@@ -1,0 +1,259 @@
+"""@-mention commands: a closed grammar, who may use them, rate limits, and the reply texts (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.config import EffectiveConfig, dump_config_yaml
+from bot.errors import GitHubError
+
+ALLOWED_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+MAX_LINE_ECHO = 200
+
+_MENTION = re.compile(r"@(?P<name>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\[bot\])?(?P<rest>.*)", re.S)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Markdown's line endings only (not str.splitlines' \u2028, \x0c...)
+_FENCE_OPEN = re.compile(r"(?P<fence>`{3,}|~{3,})(?P<info>.*)")
+
+
+class CommandKind(StrEnum):
+    """The closed set of commands; UNKNOWN is anything else after the mention (answered with help)."""
+
+    REVIEW = "review"
+    FULL_REVIEW = "full review"
+    PAUSE = "pause"
+    RESUME = "resume"
+    HELP = "help"
+    CONFIG = "config"
+    UNKNOWN = "unknown"
+
+
+#: Commands that start work (a review job or a pause-state change) rather than only a reply.
+ACTION_KINDS = frozenset({CommandKind.REVIEW, CommandKind.FULL_REVIEW, CommandKind.PAUSE, CommandKind.RESUME})
+_WORDS = {kind.value: kind for kind in CommandKind if kind is not CommandKind.UNKNOWN}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command found in a comment: its kind, its 1-based line, and the line's text (capped, for logs)."""
+
+    kind: CommandKind
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandCounts:
+    """Counts from the store's command log over the last hour, *before* this command was recorded."""
+
+    by_user: int = 0
+    accepted_on_pr: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with a command (`allowed`: record it as accepted), and what to answer (None: post nothing).
+
+    When allowed and the kind is in ACTION_KINDS, react with eyes and run it; help, config and unknown
+    commands only post `reply`. A refused or rate-limited command runs nothing.
+    """
+
+    allowed: bool
+    reason: str
+    reply: str | None
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_command(body: str, slug: str) -> Command | None:
+    """The first line of `body` that starts with `@<slug>`, outside code, quotes and HTML comments; else None."""
+    slug = slug.strip().lower()
+    if not slug or "@" not in body:
+        return None
+    fence: str | None = None
+    in_html_comment = False
+    for number, raw in enumerate(_LINE_BREAK.split(body), start=1):
+        indent = len(raw) - len(raw.lstrip(" "))
+        line = raw.strip()
+        if fence is not None:
+            if indent < 4 and line.startswith(fence) and not line.lstrip(fence[0]):
+                fence = None
+            continue
+        if in_html_comment:
+            in_html_comment = "-->" not in line
+            continue
+        if indent >= 4 or raw.startswith("\t"):
+            continue  # indented code (or a continuation line, which does not start a line when rendered)
+        opened = _FENCE_OPEN.fullmatch(line)
+        if opened and not (opened["fence"][0] == "`" and "`" in opened["info"]):
+            fence = opened["fence"]
+            continue
+        if line.startswith("<!--"):
+            in_html_comment = "-->" not in line[4:]
+            continue
+        command = _command_on_line(line, slug)
+        if command is not None:
+            return Command(command, number, line[:MAX_LINE_ECHO])
+    return None
+
+
+def _command_on_line(line: str, slug: str) -> CommandKind | None:
+    mention = _MENTION.fullmatch(line)
+    if mention is None or mention["name"].lower() != slug:
+        return None
+    rest = mention["rest"]
+    if rest[:1] in (":", ","):
+        rest = rest[1:]
+    elif rest and not rest[0].isspace():
+        return None  # `@slug-other`, `@slug/team`, `@slug's`: not a command to this App
+    words = " ".join(rest.split()).lower()
+    return _WORDS.get(words, CommandKind.UNKNOWN)
+
+
+# ---------------------------------------------------------------- who may, how often
+
+
+class PermissionReader(Protocol):
+    """What the permission lookup needs from GitHub (`RepoClient` of the pull request's repository)."""
+
+    async def collaborator_permission(self, user: str) -> str:
+        """`GET /repos/{o}/{r}/collaborators/{user}/permission`: admin, maintain, write, triage, read or none."""
+        ...
+
+
+async def lookup_permission(reader: PermissionReader, user: str) -> str | None:
+    """The user's permission, or None when GitHub answers with an error (commands then fail closed)."""
+    try:
+        return await reader.collaborator_permission(user)
+    except GitHubError:
+        return None
+
+
+def is_bot(login: str, user_type: str, app_slug: str) -> bool:
+    """Bots, `[bot]` logins and the App itself: never obeyed, never answered (no bot-to-bot loops)."""
+    name = login.strip().lower()
+    slug = app_slug.strip().lower()
+    return user_type.strip().lower() == "bot" or name.endswith("[bot]") or name in (slug, f"{slug}[bot]")
+
+
+def may_command(permission: str | None, commenter_login: str, pr_author: str, config: EffectiveConfig) -> bool:
+    """Write, maintain or admin; the PR's author too when configured; anything else (or None) fails closed."""
+    if isinstance(permission, str) and permission.strip().lower() in ALLOWED_PERMISSIONS:
+        return True
+    is_author = bool(pr_author) and commenter_login.strip().lower() == pr_author.strip().lower()
+    return is_author and config.config.commands.allow_pr_author
+
+
+def decide(
+    command: Command,
+    *,
+    commenter_login: str,
+    commenter_type: str,
+    permission: str | None,
+    pr_author: str,
+    app_slug: str,
+    config: EffectiveConfig,
+    counts: CommandCounts,
+) -> Decision:
+    """Bots: silence; then the per-user limit, permission, the per-PR limit, and the command itself."""
+    if is_bot(commenter_login, commenter_type, app_slug):
+        return Decision(False, "commenter is a bot", None)
+    limits = config.config.commands
+    if counts.by_user >= limits.max_per_user_per_hour:
+        return _limited("user", counts.by_user, limits.max_per_user_per_hour, app_slug)
+    if not may_command(permission, commenter_login, pr_author, config):
+        return Decision(False, f"permission {permission or 'unknown'}", refused_text(app_slug, config))
+    if counts.accepted_on_pr >= limits.max_per_pr_per_hour:
+        return _limited("pull request", counts.accepted_on_pr, limits.max_per_pr_per_hour, app_slug)
+    if command.kind is CommandKind.UNKNOWN:
+        return Decision(True, "unknown command: answered with help", help_text(app_slug, config, unknown=True))
+    if command.kind is CommandKind.HELP:
+        return Decision(True, "help", help_text(app_slug, config))
+    if command.kind is CommandKind.CONFIG:
+        return Decision(True, "config", config_text(config))
+    if not config.config.enabled and command.kind in (CommandKind.REVIEW, CommandKind.FULL_REVIEW):
+        return Decision(False, "disabled by configuration", disabled_text())
+    return Decision(True, command.kind.value, None)
+
+
+def _limited(scope: str, count: int, limit: int, app_slug: str) -> Decision:
+    # One reply when the limit is first reached; silence for the rest of the hour.
+    reply = rate_limited_text(scope, limit, app_slug) if count == limit else None
+    return Decision(False, f"rate limited ({scope}: {count} >= {limit} per hour)", reply)
+
+
+# ---------------------------------------------------------------- reply texts
+
+
+def help_text(app_slug: str, config: EffectiveConfig, unknown: bool = False) -> str:
+    """The command list and the effective configuration's main switches."""
+    c = config.config
+    intro = "I did not recognise that command. " if unknown else ""
+    lines = [f"{intro}Commands (one per comment, no options or arguments):", ""]
+    lines += [f"- `@{app_slug} {kind.value}`: {text}" for kind, text in _DESCRIPTIONS.items()]
+    lines += [
+        "",
+        f"Who may use them: {_who(config)}.",
+        "",
+        "Current configuration:",
+        f"- reviews {'enabled' if c.enabled else 'disabled'}; drafts {'reviewed' if c.review_drafts else 'skipped'}; "
+        f"automatic on open: {_yes(c.auto_review.on_open)}, on push: {_yes(c.auto_review.on_push)}",
+        f"- model `{config.model}`, effort `{config.effort or 'default'}`, language {c.language}",
+        f"- inline comments from severity `{c.min_inline_severity.value}`, at most {c.max_inline_comments}; "
+        f"check gate `{c.gate_severity}`",
+        f"- configuration read from: {', '.join(f'`{s}`' for s in config.sources)}",
+    ]
+    return "\n".join(lines)
+
+
+def refused_text(app_slug: str, config: EffectiveConfig) -> str:
+    """The one short reply to a refused command."""
+    return f"Sorry, `@{app_slug}` commands can only be used by {_who(config)}."
+
+
+def rate_limited_text(scope: str, limit: int, app_slug: str) -> str:
+    """The one reply when a rate limit is reached; later commands in the hour get none."""
+    return (
+        f"Command limit reached: at most {limit} `@{app_slug}` commands per {scope} per hour. "
+        "Further commands are ignored until the hour has passed."
+    )
+
+
+def config_text(config: EffectiveConfig) -> str:
+    """The effective configuration as a YAML code block (fenced so nothing in it renders or pings)."""
+    body = dump_config_yaml(config.config)
+    body += f"# model in effect: {config.model}\n# effort in effect: {config.effort or 'default'}\n"
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)
+    sources = ", ".join(f"`{s}`" for s in config.sources)
+    return f"Effective configuration (from {sources}):\n\n{fence}yaml\n{body}{fence}"
+
+
+def disabled_text() -> str:
+    """The reply to `review` when the configuration disables the bot on this repository."""
+    return "Reviews are disabled for this repository (`enabled: false` in `.github/senior-review.yml`)."
+
+
+_DESCRIPTIONS = {
+    CommandKind.REVIEW: "review the changes since the last review now (even if automatic reviews are off)",
+    CommandKind.FULL_REVIEW: "review the whole pull request again (findings already made are not repeated)",
+    CommandKind.PAUSE: "stop automatic reviews on this pull request (commands keep working)",
+    CommandKind.RESUME: "restart automatic reviews on this pull request",
+    CommandKind.HELP: "show this message",
+    CommandKind.CONFIG: "show the effective configuration",
+}
+
+
+def _who(config: EffectiveConfig) -> str:
+    people = "people with write, maintain or admin access to this repository"
+    return people + (" and the pull request's author" if config.config.commands.allow_pr_author else "")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)

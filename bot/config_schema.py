@@ -1,0 +1,183 @@
+"""The `.github/senior-review.yml` model: every key, its type, default and documentation (no I/O)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.domain import Category, Severity
+
+Effort = Literal["low", "medium", "high"]
+GateSeverity = Literal["critical", "high", "medium", "low", "none"]
+
+MAX_GLOBS = 100
+MAX_GLOB_LENGTH = 200
+MAX_INSTRUCTIONS = 20
+MAX_INSTRUCTION_CHARS = 2_000
+
+
+class _Strict(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Glob = str
+
+
+def _check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
+    for glob in value:
+        if not glob.strip():
+            raise ValueError("a glob must not be empty")
+        if len(glob) > MAX_GLOB_LENGTH:
+            raise ValueError(f"a glob must be at most {MAX_GLOB_LENGTH} characters")
+    return value
+
+
+class AutoReview(_Strict):
+    """When reviews start without anyone asking."""
+
+    on_open: bool = Field(
+        default=True, description="Review when a pull request is opened, reopened or marked ready for review."
+    )
+    on_push: bool = Field(default=True, description="Review the new commits (incrementally) on every push.")
+
+
+class Paths(_Strict):
+    """Which changed files are reviewed."""
+
+    include: tuple[Glob, ...] = Field(
+        default=(),
+        max_length=MAX_GLOBS,
+        description="Globs of files to review; empty means every file. Example: ['src/**', '**/*.py'].",
+    )
+    exclude: tuple[Glob, ...] = Field(
+        default=(),
+        max_length=MAX_GLOBS,
+        description="Globs of files never reviewed (listed in the review as excluded); wins over include.",
+    )
+    default_excludes: bool = Field(
+        default=True,
+        description="Also exclude lock files, vendored, generated and minified files, build output and binaries.",
+    )
+
+    _globs = field_validator("include", "exclude")(_check_globs)
+
+
+class Instruction(_Strict):
+    """Extra guidance for the reviewer, for the files matching a glob."""
+
+    path: Glob = Field(default="**", max_length=MAX_GLOB_LENGTH, description="Glob of the files this applies to.")
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_INSTRUCTION_CHARS,
+        description="Instructions appended to the prompt as trusted guidance from the repository's owners.",
+    )
+
+
+class Categories(_Strict):
+    """Which kinds of finding are reported (all on by default)."""
+
+    security: bool = Field(default=True, description="Injection, authn/authz, secrets, unsafe deserialisation...")
+    validation: bool = Field(default=True, description="Missing or wrong input validation and error handling.")
+    performance: bool = Field(default=True, description="N+1 queries, unbounded work, blocking calls in async code.")
+    tests: bool = Field(default=True, description="Missing or ineffective tests for the changed behaviour.")
+    reliability: bool = Field(default=True, description="Races, retries, timeouts, resource leaks, data loss.")
+    design: bool = Field(default=True, description="API and schema design, coupling, maintainability.")
+
+    @property
+    def enabled(self) -> frozenset[Category]:
+        """The categories switched on."""
+        return frozenset(c for c in Category if getattr(self, c.value))
+
+
+class Budgets(_Strict):
+    """Spending limits, enforced before any model call."""
+
+    max_tokens_per_review: int = Field(
+        default=400_000,
+        ge=1_000,
+        le=10_000_000,
+        description="Estimated input tokens one review may send; over it, the riskiest files are reviewed first.",
+    )
+    max_cost_usd_per_review: float = Field(
+        default=5.0, gt=0, le=1_000, description="Estimated cost (USD) one review may spend."
+    )
+    max_cost_usd_per_installation_per_day: float = Field(
+        default=50.0,
+        gt=0,
+        le=100_000,
+        description="Cost (USD) all repositories of the installation may spend per UTC day; over it, no review.",
+    )
+
+
+class Commands(_Strict):
+    """Who may steer the bot with @-mention commands, and how often."""
+
+    allow_pr_author: bool = Field(
+        default=False, description="Let the pull request's author use commands even without write access."
+    )
+    max_per_pr_per_hour: int = Field(
+        default=10, ge=0, le=1_000, description="Accepted commands per pull request per hour."
+    )
+    max_per_user_per_hour: int = Field(
+        default=20, ge=0, le=1_000, description="Commands (accepted or refused) per user per hour, all PRs."
+    )
+
+
+class RepoConfig(_Strict):
+    """The whole `.github/senior-review.yml` file; every key is optional."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Senior review configuration (.github/senior-review.yml)",
+    )
+
+    enabled: bool = Field(
+        default=True, description="Master switch: false means no automatic reviews and the review commands are refused."
+    )
+    review_drafts: bool = Field(default=False, description="Review draft pull requests too.")
+    auto_review: AutoReview = Field(default_factory=AutoReview, description=AutoReview.__doc__)
+    paths: Paths = Field(default_factory=Paths, description=Paths.__doc__)
+    instructions: tuple[Instruction, ...] = Field(
+        default=(), max_length=MAX_INSTRUCTIONS, description="Path-scoped extra instructions for the reviewer."
+    )
+    min_inline_severity: Severity = Field(
+        default=Severity.LOW, description="Findings below this severity are not posted as inline comments."
+    )
+    max_inline_comments: int = Field(
+        default=25, ge=0, le=100, description="At most this many inline comments per review (most severe first)."
+    )
+    gate_severity: GateSeverity = Field(
+        default="none",
+        description="The check run fails while a finding at or above this severity is open; 'none' never fails.",
+    )
+    categories: Categories = Field(default_factory=Categories, description=Categories.__doc__)
+    language: str = Field(
+        default="English", min_length=1, max_length=40, description="Language the comments are written in."
+    )
+    model: str | None = Field(
+        default=None, max_length=100, description="Model name, from the server operator's allow-list; null: default."
+    )
+    effort: Effort | None = Field(default=None, description="Reasoning effort; null: the server's default.")
+    budgets: Budgets = Field(default_factory=Budgets, description=Budgets.__doc__)
+    commands: Commands = Field(default_factory=Commands, description=Commands.__doc__)
+    summary_comment: bool = Field(
+        default=True,
+        description="Open the review body with a short summary of the change; false: verdict and coverage only.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language_words(cls, value: str) -> str:
+        # The value reaches the prompt: letters, spaces, hyphens and parentheses only.
+        if not all(ch.isalpha() or ch in " -()" for ch in value) or not value.strip():
+            raise ValueError("a language name has only letters, spaces, hyphens and parentheses")
+        return value.strip()
+
+    @property
+    def gate(self) -> Severity | None:
+        """The gate severity, or None when the gate is off."""
+        return None if self.gate_severity == "none" else Severity(self.gate_severity)

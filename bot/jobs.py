@@ -1,0 +1,287 @@
+"""Job workers: claim with a lease, renew while working, retry with backoff, dead-letter, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import logging
+import os
+import random
+import signal
+import socket
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.errors import ConfigError, RetryLater, StaleHead
+from bot.logs import log_context
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.store import Store
+from bot.store_types import Job, JobKind, JobState
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 900.0
+# The integrator's pipeline module: when it exists and defines `register_handlers(registry)`, start-up calls it.
+PIPELINE_MODULE = "bot.review"
+
+
+@dataclass
+class AppContext:
+    """Long-lived objects shared by the web app and the workers (built in the app's lifespan)."""
+
+    settings: Settings
+    store: Store
+    metrics: Metrics
+    registry: Registry
+    github: Any = None  # bot.github.GitHubApp, set by the integrator's register_handlers / start-up
+    model: Any = None  # anthropic client, likewise
+    extras: dict[str, Any] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set by intake: a job was queued
+
+
+async def close_clients(context: AppContext) -> None:
+    """Close the long-lived clients the pipeline attached to the context (`aclose()` or `close()`)."""
+    for client in (context.github, context.model, *context.extras.values()):
+        close = getattr(client, "aclose", None) or getattr(client, "close", None)
+        if close is None:
+            continue
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # shutting down: log and carry on closing the rest
+            log.warning("closing %r failed", client, exc_info=True)
+
+
+Handler = Callable[[Job, AppContext], Coroutine[Any, Any, None]]
+DeadLetterHook = Callable[[Job, str, AppContext], Awaitable[None]]
+
+
+@dataclass
+class Registry:
+    """Job kind -> handler, plus the hooks told about jobs that went dead."""
+
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    dead_letter_hooks: list[DeadLetterHook] = field(default_factory=list)
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Handle jobs of `kind` with `handler` (replacing any earlier one)."""
+        self.handlers[kind] = handler
+
+    def on_dead_letter(self, hook: DeadLetterHook) -> None:
+        """Call `hook(job, reason, context)` when a job goes dead (post a comment or a failed check run)."""
+        self.dead_letter_hooks.append(hook)
+
+
+async def _log_only(job: Job, context: AppContext) -> None:
+    log.info("job %s (%s) for %s: no pipeline installed, completing", job.id, job.kind, job.key)
+
+
+async def _log_dead(job: Job, reason: str, context: AppContext) -> None:
+    log.error("job %s (%s) for %s is dead after %d attempts: %s", job.id, job.kind, job.key, job.attempts, reason)
+
+
+def default_registry() -> Registry:
+    """Placeholder handlers that only log (until the pipeline registers its own) and a logging dead-letter hook."""
+    registry = Registry()
+    registry.register(JobKind.REVIEW, _log_only)
+    registry.register(JobKind.COMMAND, _log_only)
+    registry.on_dead_letter(_log_dead)
+    return registry
+
+
+def build_registry(settings: Settings) -> Registry:
+    """The default registry, extended by `bot.review.register_handlers(registry)` when that module exists."""
+    registry = default_registry()
+    if importlib.util.find_spec(PIPELINE_MODULE) is not None:
+        register = getattr(importlib.import_module(PIPELINE_MODULE), "register_handlers", None)
+        if register is not None:
+            register(registry)
+    return registry
+
+
+def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter: base * 2^(attempts-1), capped, scaled by a random 0.5..1.0."""
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return float(delay * (rng or random).uniform(0.5, 1.0))
+
+
+def retry_time(attempts: int, error: BaseException, now: float | None = None) -> float:
+    """When to retry: after the backoff, and never before a RetryLater's `retry_at`."""
+    at = (now if now is not None else time.time()) + backoff_delay(attempts)
+    if isinstance(error, RetryLater) and error.retry_at is not None:
+        at = max(at, error.retry_at)
+    return at
+
+
+class WorkerPool:
+    """N worker loops in this event loop sharing one store; `stop()` drains within the grace period."""
+
+    def __init__(self, context: AppContext, count: int, poll_seconds: float = 1.0) -> None:
+        self.context = context
+        self.count = count
+        self.poll_seconds = poll_seconds
+        self.stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._prefix = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    def start(self) -> None:
+        """Start the worker loops."""
+        for index in range(self.count):
+            self._loops.append(asyncio.create_task(self._loop(f"{self._prefix}:{index}"), name=f"worker-{index}"))
+
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop claiming; give running jobs `grace_seconds` to finish, then cancel and release them."""
+        grace = self.context.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        self.stopping.set()
+        self.context.wake.set()
+        if not self._loops:
+            return
+        _, pending = await asyncio.wait(self._loops, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        self._loops.clear()
+
+    async def _loop(self, owner: str) -> None:
+        store, settings = self.context.store, self.context.settings
+        while not self.stopping.is_set():
+            try:
+                job = await store.claim(owner, settings.job_lease_seconds)
+            except Exception:
+                log.exception("worker %s: claiming failed; retrying", owner)
+                job = None
+            if job is None:
+                await self._idle()
+                continue
+            await self.run_job(job, owner)
+
+    async def _idle(self) -> None:
+        wake = self.context.wake
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=self.poll_seconds)
+        wake.clear()
+
+    async def run_job(self, job: Job, owner: str) -> None:
+        """Run one claimed job to a terminal state, a retry, or (on shutdown) a release."""
+        ctx = self.context
+        with log_context(job=job.id, kind=job.kind, repo=job.payload.get("owner", "") + "/" + job.payload.get(
+                "repo", ""), pr=job.payload.get("pr"), delivery=job.delivery_id):
+            ctx.metrics.job_wait.labels(kind=job.kind).observe(max(0.0, time.time() - job.run_after))
+            if job.attempts > ctx.settings.job_max_attempts:
+                await self._dead(job, owner, f"gave up after {job.attempts - 1} attempts (worker lost each time)")
+                return
+            handler = ctx.registry.handlers.get(job.kind)
+            if handler is None:
+                await self._dead(job, owner, f"no handler registered for job kind {job.kind!r}")
+                return
+            started = time.monotonic()
+            outcome = await self._attempt(job, owner, handler)
+            ctx.metrics.job_run.labels(kind=job.kind).observe(time.monotonic() - started)
+            ctx.metrics.jobs_finished.labels(kind=job.kind, outcome=outcome).inc()
+
+    async def _attempt(self, job: Job, owner: str, handler: Handler) -> str:
+        store = self.context.store
+        task = asyncio.create_task(handler(job, self.context))
+        renewer = asyncio.create_task(self._renew(job, owner, task))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            if self.stopping.is_set():  # shutdown grace over: give the job back
+                await store.release(job.id, owner)
+                log.warning("job released at shutdown")
+                return "released"
+            raise
+        except StaleHead as exc:
+            log.info("head moved while working (%s); the newer job reviews it", exc)
+            await store.complete(job.id, owner, JobState.SUPERSEDED)
+            return "superseded"
+        except Exception as exc:  # noqa: BLE001 - the worker loop is the one place that catches broadly
+            return await self._failed(job, owner, exc)
+        finally:
+            renewer.cancel()
+        if not await store.complete(job.id, owner):
+            log.warning("job finished after its lease was lost")
+            return "lease_lost"
+        return "done"
+
+    async def _renew(self, job: Job, owner: str, task: asyncio.Task[None]) -> None:
+        lease = self.context.settings.job_lease_seconds
+        while not task.done():
+            await asyncio.sleep(lease / 3)
+            try:
+                still_ours = await self.context.store.renew(job.id, owner, lease)
+            except Exception:
+                log.exception("renewing the lease failed; will retry")
+                continue
+            if not still_ours:
+                log.error("lease lost (another worker took the job); cancelling this attempt")
+                task.cancel()
+                return
+
+    async def _failed(self, job: Job, owner: str, exc: Exception) -> str:
+        reason = f"{type(exc).__name__}: {exc}"
+        if job.attempts >= self.context.settings.job_max_attempts:
+            log.error("job failed on its last attempt: %s", reason, exc_info=exc)
+            await self._dead(job, owner, reason)
+            return "dead"
+        at = retry_time(job.attempts, exc)
+        level = logging.WARNING if isinstance(exc, RetryLater) else logging.ERROR
+        log.log(level, "job attempt %d failed, retrying in %.0fs: %s", job.attempts, at - time.time(), reason,
+                exc_info=None if isinstance(exc, RetryLater) else exc)
+        detail = reason if isinstance(exc, RetryLater) else "".join(traceback.format_exception(exc))[-4000:]
+        await self.context.store.retry(job.id, owner, detail, at)
+        return "retry"
+
+    async def _dead(self, job: Job, owner: str, reason: str) -> None:
+        await self.context.store.bury(job.id, owner, reason)
+        for hook in self.context.registry.dead_letter_hooks:
+            try:
+                await hook(job, reason, self.context)
+            except Exception:
+                log.exception("dead-letter hook %r failed", hook)
+
+
+async def run_worker_process(
+    settings: Settings, count: int, registry: Registry | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run `count` workers until SIGTERM/SIGINT (or `stop`), then drain within the shutdown grace."""
+    store = Store.from_settings(settings)
+    try:
+        if not await store.migrations_current():
+            log.warning("database is not at the latest migration; run `python -m bot migrate`")
+        context = AppContext(settings, store, Metrics(), registry or build_registry(settings))
+        pool = WorkerPool(context, count)
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        pool.start()
+        log.info("%d workers running", count)
+        await stop.wait()
+        log.info("stopping: finishing or releasing running jobs")
+        await pool.stop()
+        await close_clients(context)
+    finally:
+        await store.close()
+
+
+def run_workers(settings: Settings, count: int | None = None, registry: Registry | None = None) -> int:
+    """`python -m bot worker`: workers only (scale-out on PostgreSQL); returns the exit code."""
+    missing = [name for name in settings.missing_app_settings if name != "GITHUB_WEBHOOK_SECRET"]
+    if registry is None and missing:
+        raise ConfigError("workers need the GitHub App settings: missing " + ", ".join(missing))
+    asyncio.run(run_worker_process(settings, count or settings.workers or 1, registry))
+    return 0

@@ -1,0 +1,128 @@
+"""Prompt files and their strict `{{name}}` templates, with nonce-delimited untrusted content.
+
+Prompt files live in the repository's `prompts/` directory, found relative to this package
+(`Path(__file__).parent.parent / "prompts"`: a checkout or an editable install). A wheel install ships them
+as data files under `<prefix>/share/senior-review/prompts` (pyproject `[tool.setuptools.data-files]`), which
+is the fallback. `system_prompt()` is static text (no variables), so it is identical on every request and the
+prompt cache can hold it; everything per-review goes in the user message built by `batch_prompt()`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_NONCE_BYTES = 16
+
+
+class TemplateError(ValueError):
+    """A template names a variable that was not given, was given one it does not use, or is missing."""
+
+
+def prompts_dir() -> Path:
+    """The directory holding the prompt files: the checkout's `prompts/`, else the installed data files."""
+    candidates = (
+        Path(__file__).resolve().parent.parent / "prompts",
+        Path(sys.prefix) / "share" / "senior-review" / "prompts",
+    )
+    for candidate in candidates:
+        if (candidate / "persona.md").is_file():
+            return candidate
+    raise TemplateError(f"prompt files not found; looked in {', '.join(str(c) for c in candidates)}")
+
+
+@lru_cache(maxsize=32)
+def load_prompt(name: str, directory: Path | None = None) -> str:
+    """The text of `prompts/<name>.md` (read once per process)."""
+    path = (directory or prompts_dir()) / f"{name}.md"
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateError(f"prompt file not found: {path}") from None
+
+
+def variables(template: str) -> frozenset[str]:
+    """The variable names a template uses."""
+    return frozenset(_VARIABLE.findall(template))
+
+
+def render(template: str, **values: str) -> str:
+    """Substitute every `{{name}}` in one pass; a missing or unused variable raises TemplateError.
+
+    Substituted text is never scanned again, so `{{...}}` inside a value (for example in a diff) stays literal.
+    """
+    used = variables(template)
+    missing = sorted(used - values.keys())
+    unknown = sorted(values.keys() - used)
+    if missing:
+        raise TemplateError(f"template variable(s) not given: {', '.join(missing)}")
+    if unknown:
+        raise TemplateError(f"unknown template variable(s): {', '.join(unknown)}")
+    for name in used:
+        if not isinstance(values[name], str):
+            raise TemplateError(f"template variable {name} must be a string")
+    return _VARIABLE.sub(lambda match: values[match.group(1)], template)
+
+
+def new_nonce(*untrusted: str) -> str:
+    """A random hex nonce that occurs in none of the untrusted texts (drawn again if it does)."""
+    while True:
+        nonce = secrets.token_hex(_NONCE_BYTES)
+        if not any(nonce in text for text in untrusted):
+            return nonce
+
+
+def system_prompt(directory: Path | None = None) -> str:
+    """The static system prompt: the persona, then the review instructions."""
+    persona = load_prompt("persona", directory)
+    review = load_prompt("review", directory)
+    for name, text in (("persona", persona), ("review", review)):
+        if variables(text):
+            raise TemplateError(f"prompts/{name}.md must be static (it is cached); found variables")
+    return persona.rstrip() + "\n\n" + review.rstrip() + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPrompt:
+    """The user message for one batch and the nonce that delimits its untrusted part."""
+
+    text: str
+    nonce: str
+
+
+def batch_prompt(
+    *,
+    repo: str,
+    title: str,
+    body: str,
+    files: Sequence[str],
+    diff: str,
+    instructions: str = "",
+    language: str = "English",
+    directory: Path | None = None,
+) -> BatchPrompt:
+    """Render the user message: trusted preamble and owner instructions, then the untrusted data block."""
+    file_list = "\n".join(f"- {path}" for path in files) or "(none)"
+    untrusted = (repo, title, body or "(no description)", file_list, diff)
+    nonce = new_nonce(*untrusted, instructions)
+    owner = ""
+    if instructions.strip():
+        owner = render(load_prompt("owner_instructions", directory), instructions=instructions.strip())
+    text = render(
+        load_prompt("batch", directory),
+        nonce=nonce,
+        language=language,
+        owner_instructions=owner,
+        repo=untrusted[0],
+        title=untrusted[1],
+        body=untrusted[2],
+        files=untrusted[3],
+        diff=untrusted[4],
+    )
+    return BatchPrompt(text=text, nonce=nonce)

@@ -1,0 +1,399 @@
+"""The review pipeline of one job: re-read the PR, scope, analyse, remember, post once, report on the check run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from bot.analysis import Analysis, analyse, make_scope
+from bot.config import EffectiveConfig, load_effective_config, problems_comment
+from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
+from bot.domain import InlineComment, NotReviewed, PullRequest, ReviewToPost, Severity, Side, Usage
+from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
+from bot.findings import FindingState, KnownFinding
+from bot.github import Comparison, GitHubApp, RawDiff, RepoClient
+from bot.jobs import AppContext
+from bot.logs import log_context
+from bot.model import PullContext, Reviewer, make_client
+from bot.render import Coverage, RunStats, render_check_summary, render_review_body, review_markers_in
+from bot.store import Store
+from bot.store_types import FindingRecord, Job, ReviewRecord
+
+log = logging.getLogger(__name__)
+
+CHECK_NAME = "Senior backend review"
+CONFIG_PROBLEM_MARKER = "<!-- senior-review:config-problem {} -->"
+AUTOMATIC = "auto"
+ORG_CONFIG_TTL = 600.0
+# Automatic triggers and the repository switch that allows each.
+_AUTO_SWITCH = {
+    "pull_request.opened": "on_open",
+    "pull_request.reopened": "on_open",
+    "pull_request.ready_for_review": "on_open",
+    "pull_request.synchronize": "on_push",
+    "pull_request.edited": "on_push",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRequest:
+    """What a review job asks for, read from its stored payload."""
+
+    job_id: int
+    installation_id: int
+    owner: str
+    repo: str
+    number: int
+    trigger: str
+    full: bool = False
+    comment_id: int | None = None
+    comment_source: str | None = None
+    attempts: int = 1
+
+    @property
+    def automatic(self) -> bool:
+        """A webhook-triggered review (not a command)."""
+        return not self.trigger.startswith("command")
+
+    @property
+    def dedupe_trigger(self) -> str:
+        """The exactly-once key's trigger: all automatic runs share one per head sha; each command has its own."""
+        return AUTOMATIC if self.automatic else f"command:{self.comment_id}"
+
+    @classmethod
+    def from_job(cls, job: Job) -> ReviewRequest:
+        """Read a review job's payload (written by routing or by a command)."""
+        p = job.payload
+        return cls(
+            job_id=job.id,
+            installation_id=int(p["installation_id"]),
+            owner=str(p["owner"]),
+            repo=str(p["repo"]),
+            number=int(p["pr"]),
+            trigger=str(p.get("trigger") or job.trigger),
+            full=bool(p.get("full")),
+            comment_id=int(p["comment_id"]) if p.get("comment_id") is not None else None,
+            comment_source=p.get("source"),
+            attempts=job.attempts,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a review run did, for the caller (commands reply from it) and for tests."""
+
+    status: str  # posted, silent, skipped, stale, duplicate
+    detail: str = ""
+    review_id: int | None = None
+
+
+@dataclass
+class Services:
+    """The long-lived clients a review needs, owned by the app's lifespan (or a test)."""
+
+    settings: Any
+    store: Store
+    github: GitHubApp
+    model_client: Any
+    org_config_cache: dict[tuple[Any, ...], tuple[float, str | None]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, context: AppContext) -> Services:
+        """Build the GitHub and Claude clients on first use and keep them on the context."""
+        if context.github is None:
+            context.github = GitHubApp(context.settings)
+        if context.model is None:
+            context.model = make_client(context.settings)
+        cache = context.extras.setdefault("org_config_cache", {})
+        return cls(context.settings, context.store, context.github, context.model, cache)
+
+
+class _ConfigReader:
+    """Reads configuration files through installation clients (the org `.github` repo needs its own token).
+
+    The organisation layer is cached per owner for ORG_CONFIG_TTL seconds (misses too): it changes rarely, and
+    reading it costs a token request and a file request on every review otherwise.
+    """
+
+    def __init__(self, services: Services, installation_id: int, repo_client: RepoClient) -> None:
+        self._services = services
+        self._installation = installation_id
+        self._client = repo_client
+
+    async def get_file(self, owner: str, repo: str, path: str, ref: str | None) -> str | None:
+        if (owner, repo) == (self._client.owner, self._client.repo):
+            return await self._client.get_file(path, ref)
+        key = (self._installation, owner, repo, path, ref)
+        cached = self._services.org_config_cache.get(key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            text = await self._services.github.for_repo(self._installation, owner, repo).get_file(path, ref)
+        except (NotFound, Forbidden, Unprocessable):
+            # The App is not installed on (or cannot read) the org's `.github` repository: no org layer.
+            text = None
+        self._services.org_config_cache[key] = (time.monotonic() + ORG_CONFIG_TTL, text)
+        return text
+
+
+async def handle_review_job(job: Job, context: AppContext) -> None:
+    """Job handler for `review` jobs."""
+    request = ReviewRequest.from_job(job)
+    with log_context(job=job.id, repo=f"{request.owner}/{request.repo}", pr=request.number):
+        outcome = await run_review(request, Services.of(context))
+        log.info("review job finished: %s %s", outcome.status, outcome.detail)
+
+
+async def run_review(request: ReviewRequest, services: Services) -> Outcome:
+    """The whole flow of one review job (see issue "Automatic reviews end to end")."""
+    gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
+    pr = await gh.get_pull(request.number)
+    if pr.state != "open":
+        return Outcome("skipped", "pull request is not open")
+    effective = await load_effective_config(
+        _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.base_ref, services.settings
+    )
+    if effective.problems:
+        await _report_config_problems(gh, pr.number, effective)
+    skip = await _skip_reason(request, pr, effective, services.store)
+    if skip:
+        return Outcome("skipped", skip)
+    repo_name = pr.full_name
+    if await services.store.review_exists(repo_name, pr.number, pr.head_sha, request.dedupe_trigger):
+        return Outcome("duplicate", f"already reviewed {pr.head_sha[:12]}")
+    if request.attempts > 1 and await _posted_before(gh, request, pr):
+        return Outcome("duplicate", "found this job's review on GitHub")
+    check = await gh.create_check_run(pr.head_sha, CHECK_NAME, status="in_progress", title="Reviewing")
+    try:
+        return await _review_and_post(request, services, gh, pr, effective, check.id)
+    except StaleHead:
+        await gh.update_check_run(check.id, conclusion="neutral", title="Superseded",
+                                  summary="The pull request's head moved during the review; the new head is reviewed.")
+        return Outcome("stale", "head moved during the review")
+    except BaseException:
+        await _close_check_quietly(gh, check.id)
+        raise
+
+
+async def _skip_reason(request: ReviewRequest, pr: PullRequest, effective: EffectiveConfig, store: Store) -> str:
+    """Why an automatic review does not run ('' when it does); commands are only stopped by `enabled: false`."""
+    config = effective.config
+    if not config.enabled:
+        return "reviews are disabled by configuration"
+    if not request.automatic:
+        return ""
+    if pr.draft and not config.review_drafts:
+        return "draft pull request"
+    switch = _AUTO_SWITCH.get(request.trigger)
+    if switch is not None and not getattr(config.auto_review, switch):
+        return f"automatic review ({switch}) is off"
+    state = await store.get_pr_state(pr.full_name, pr.number)
+    if state.paused:
+        return "automatic reviews are paused on this pull request"
+    return ""
+
+
+async def _posted_before(gh: RepoClient, request: ReviewRequest, pr: PullRequest) -> bool:
+    """After a crash between posting and recording: does GitHub already hold this job's review at this head?"""
+    for review in await gh.list_reviews(pr.number):
+        if not review.is_own:
+            continue
+        for marker in review_markers_in(review.body):
+            if str(marker.job_id) == str(request.job_id) and marker.sha == pr.head_sha:
+                return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    review_diff: Diff
+    anchor_diff: Diff
+    incremental_from: str | None
+    not_reviewed: tuple[NotReviewed, ...]
+    changed_lines: Mapping[str, frozenset[int] | None]
+
+
+def _diff_of(raw: RawDiff | Comparison) -> Diff:
+    """The unified diff when GitHub served one, else the files-API fallback."""
+    text = raw.diff_text if isinstance(raw, Comparison) else raw.text
+    if text is not None:
+        return parse_diff(text)
+    return diff_from_files_api(list(raw.file_entries or ()))
+
+
+def changed_lines_of(diff: Diff) -> dict[str, frozenset[int] | None]:
+    """Lines of the previous head that a push removed or rewrote (None: the file was deleted)."""
+    changed: dict[str, frozenset[int] | None] = {}
+    for f in diff.files:
+        if f.status == "deleted":
+            changed[f.old_path or f.path] = None
+        else:
+            changed[f.old_path or f.path] = f.commentable(Side.LEFT)
+    return changed
+
+
+async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest, last: str | None) -> _Scope:
+    """Whole PR on the first run, a force-push, or `full review`; else only what changed since the last head."""
+    raw = await gh.get_diff(pr.number)
+    pr_diff = _diff_of(raw)
+    if request.full or last is None or last == pr.head_sha:
+        return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
+    comparison = await gh.compare(last, pr.head_sha)
+    if comparison.status != "ahead":  # force-push or rebase: the old head is not an ancestor
+        return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
+    incremental = _diff_of(comparison)
+    return _Scope(incremental, pr_diff, last, (*raw.not_reviewed, *comparison.not_reviewed),
+                  changed_lines_of(incremental))
+
+
+async def _review_and_post(
+    request: ReviewRequest, services: Services, gh: RepoClient, pr: PullRequest, effective: EffectiveConfig,
+    check_id: int,
+) -> Outcome:
+    store, settings = services.store, services.settings
+    state = await store.get_pr_state(pr.full_name, pr.number)
+    scope = await _decide_scope(request, gh, pr, state.last_reviewed_sha)
+    known = [_known(r) for r in await store.list_findings(pr.full_name, pr.number)]
+    repo_url = f"{settings.web_url}/{pr.full_name}"
+    context = PullContext(repo=pr.full_name, title=pr.title, body=pr.body)
+    analysis_scope = make_scope(
+        effective, scope.review_diff, scope.anchor_diff, context, batch_tokens=settings.batch_token_budget,
+        known=known, changed_lines=scope.changed_lines, repo_url=repo_url,
+    )
+    reviewer = Reviewer(services.model_client, effective.model, effective.effort,
+                        concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds)
+    analysis = await analyse(analysis_scope, reviewer)
+    not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
+    coverage = Coverage(analysis.reviewed, _unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
+    await _mark_touched(store, pr, analysis)
+    nothing_new = not analysis.placement.inline and not analysis.placement.unplaced
+    if nothing_new and scope.incremental_from is not None:
+        await _finish(store, gh, pr, request, analysis, effective, coverage, check_id, review_id=None)
+        return Outcome("silent", f"no new findings since {scope.incremental_from[:12]}")
+    current = await gh.get_pull(pr.number)
+    if current.head_sha != pr.head_sha:
+        raise StaleHead(f"head moved from {pr.head_sha[:12]} to {current.head_sha[:12]}")
+    outcome = analysis.outcome
+    body = render_review_body(
+        inline=[item.finding for item, _ in analysis.placement.inline],
+        unplaced=analysis.placement.unplaced,
+        coverage=coverage,
+        stats=RunStats(outcome.usage, outcome.cost_usd, outcome.model) if outcome else RunStats(_zero_usage()),
+        job_id=request.job_id,
+        below_threshold=[i.finding for i in analysis.placement.below_threshold],
+        min_severity=effective.config.min_inline_severity,
+        suppressed=analysis.decision.suppressed_counts(),
+        repo_url=repo_url,
+    )
+    comments = tuple(comment for _, comment in analysis.placement.inline)
+    posted = await gh.post_review(
+        pr.number, ReviewToPost(pr.head_sha, body.text, comments),
+        is_placeable=partial(_placeable, scope.anchor_diff), max_inline=effective.config.max_inline_comments,
+    )
+    await _finish(store, gh, pr, request, analysis, effective, coverage, check_id, review_id=posted.id,
+                  omitted=frozenset(body.omitted))
+    return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
+
+
+def _placeable(diff: Diff, comment: InlineComment) -> bool:
+    """Whether GitHub will accept this comment's position (checked against the PR diff)."""
+    start = comment.start_line if comment.start_line is not None else comment.line
+    result = anchor(diff, comment.path, start, comment.line, comment.side)
+    return isinstance(result, Anchor) and result.line == comment.line
+
+
+async def _finish(
+    store: Store, gh: RepoClient, pr: PullRequest, request: ReviewRequest, analysis: Analysis,
+    effective: EffectiveConfig, coverage: Coverage, check_id: int, *, review_id: int | None,
+    omitted: frozenset[str] = frozenset(),
+) -> None:
+    """Remember the run (review, findings, last head) and complete the check run."""
+    outcome = analysis.outcome
+    usage = outcome.usage if outcome else _zero_usage()
+    posted = [item for item in analysis.posted_findings if item.fingerprint not in omitted]
+    await store.upsert_findings([
+        FindingRecord(
+            repo=pr.full_name, pr=pr.number, fingerprint=item.fingerprint, path=item.finding.path,
+            line=item.finding.end_line, state=FindingState.OPEN.value, first_seen_sha=pr.head_sha,
+            last_seen_sha=pr.head_sha, severity=item.finding.severity.value,
+            category=item.finding.category.value, title=item.finding.title[:200],
+        )
+        for item in posted
+    ])
+    await store.record_review(ReviewRecord(
+        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger,
+        github_review_id=review_id, job_id=request.job_id, findings_count=len(posted),
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
+        cost_usd=outcome.cost_usd if outcome else 0.0, created_at=time.time(),
+    ))
+    await store.set_last_reviewed_sha(pr.full_name, pr.number, pr.head_sha)
+    open_findings = await store.list_findings(pr.full_name, pr.number, states=[FindingState.OPEN.value])
+    by_severity: dict[Severity, int] = {}
+    for record in open_findings:
+        if record.severity:
+            sev = Severity(record.severity)
+            by_severity[sev] = by_severity.get(sev, 0) + 1
+    gate = effective.config.gate
+    title, summary = render_check_summary(open_by_severity=by_severity, coverage=coverage, gate=gate)
+    if gate is not None and any(s.rank >= gate.rank for s in by_severity):
+        conclusion = "failure"
+    elif coverage.not_reviewed and any(n.reason.startswith(("model", "review failed")) for n in coverage.not_reviewed):
+        conclusion = "neutral"
+    else:
+        conclusion = "success"
+    await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)
+
+
+async def _mark_touched(store: Store, pr: PullRequest, analysis: Analysis) -> None:
+    """Open findings whose lines this push changed or deleted become `outdated` (noted, not re-raised)."""
+    for touched in analysis.decision.touched:
+        await store.set_finding_state(pr.full_name, pr.number, touched.known.fingerprint, FindingState.OUTDATED.value)
+
+
+async def _report_config_problems(gh: RepoClient, number: int, effective: EffectiveConfig) -> None:
+    """One comment per distinct configuration problem set on this PR (never the same error twice)."""
+    key = "-".join(sorted(p.fingerprint for p in effective.problems))[:200]
+    marker = CONFIG_PROBLEM_MARKER.format(key)
+    existing = await gh.list_issue_comments(number)
+    if any(c.is_own and marker in c.body for c in existing):
+        return
+    await gh.create_issue_comment(number, problems_comment(effective.problems) + "\n\n" + marker)
+
+
+async def _close_check_quietly(gh: RepoClient, check_id: int) -> None:
+    """Leave no check run spinning when a review fails; the job system retries and reports."""
+    try:
+        await gh.update_check_run(check_id, conclusion="neutral", title="Review interrupted",
+                                  summary="The review failed and will be retried.")
+    except Exception:  # noqa: BLE001 - best effort: the original error is the one that matters
+        log.warning("could not close check run %s", check_id)
+
+
+def _known(record: FindingRecord) -> KnownFinding:
+    line = record.line or 0
+    return KnownFinding(record.fingerprint, FindingState(record.state), record.path, line, line, Side.RIGHT)
+
+
+def _unique_paths(items: tuple[NotReviewed, ...]) -> tuple[NotReviewed, ...]:
+    seen: dict[str, NotReviewed] = {}
+    for item in items:
+        seen.setdefault(item.path, item)
+    return tuple(seen.values())
+
+
+def _zero_usage() -> Usage:
+    return Usage()
+
+
+def register_handlers(registry: Any) -> None:
+    """Install the pipeline's job handlers (called by `bot.jobs.build_registry`)."""
+    from bot.command_jobs import handle_command_job, report_dead_job
+
+    registry.register("review", handle_review_job)
+    registry.register("command", handle_command_job)
+    registry.on_dead_letter(report_dead_job)

@@ -1,0 +1,172 @@
+"""Webhook routing: a declarative table (event, action) -> pure handler(payload) -> job specs.
+
+Handlers read plain JSON fields (githubkit's strict webhook models reject many real payloads).
+
+Decisions:
+- Drafts: a draft pull request still yields a `review` job, with `draft: true` in its data. Whether drafts are
+  reviewed is repository configuration, known only at job time, so the pipeline skips a draft unless the
+  configuration opts in (it re-reads the PR anyway; the event's copy may be stale).
+- Bots: a sender of type "Bot" or a login ending in "[bot]" (this App included) creates no jobs at all, neither
+  reviews nor commands (no bot-to-bot loops).
+- `closed` yields a `cancel` spec: the store cancels the PR's queued jobs in the intake transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.store_types import JobKind, JobSpec
+
+Payload = Mapping[str, Any]
+RouteHandler = Callable[[Payload], list[JobSpec]]
+
+
+class PayloadError(ValueError):
+    """A routed payload lacks a field its handler needs (answered 400, nothing recorded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What routing decided: whether the (event, action) is known, and the job specs to record."""
+
+    known: bool
+    specs: tuple[JobSpec, ...] = ()
+
+
+def _get(payload: Payload, *path: str) -> Any:
+    value: Any = payload
+    for name in path:
+        if not isinstance(value, Mapping) or name not in value:
+            raise PayloadError("payload lacks " + ".".join(path))
+        value = value[name]
+    return value
+
+
+def _str(payload: Payload, *path: str) -> str:
+    value = _get(payload, *path)
+    if not isinstance(value, str) or not value:
+        raise PayloadError(".".join(path) + " is not a non-empty string")
+    return value
+
+
+def _int(payload: Payload, *path: str) -> int:
+    value = _get(payload, *path)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PayloadError(".".join(path) + " is not an integer")
+    return value
+
+
+def _installation_id(payload: Payload) -> int | None:
+    installation = payload.get("installation")
+    if isinstance(installation, Mapping) and isinstance(installation.get("id"), int):
+        return int(installation["id"])
+    return None
+
+
+def is_bot(user: Any) -> bool:
+    """True for a GitHub App or other bot account (`type == "Bot"` or a login ending in `[bot]`)."""
+    if not isinstance(user, Mapping):
+        return False
+    login = user.get("login")
+    return user.get("type") == "Bot" or (isinstance(login, str) and login.endswith("[bot]"))
+
+
+def _spec(payload: Payload, kind: str, pr: int, head_sha: str | None, data: Mapping[str, Any]) -> JobSpec:
+    event_action = f"{payload.get('_event', '')}.{payload.get('action', '')}".strip(".")
+    return JobSpec(
+        kind=kind,
+        installation_id=_installation_id(payload),
+        owner=_str(payload, "repository", "owner", "login"),
+        repo=_str(payload, "repository", "name"),
+        pr=pr,
+        trigger=event_action,
+        head_sha=head_sha,
+        data=data,
+    )
+
+
+def review_pull_request(payload: Payload) -> list[JobSpec]:
+    """A `review` job at the event's head sha (drafts flagged, bots ignored)."""
+    if is_bot(payload.get("sender")):
+        return []
+    pull = _get(payload, "pull_request")
+    if not isinstance(pull, Mapping):
+        raise PayloadError("pull_request is not an object")
+    data = {"draft": bool(pull.get("draft", False))}
+    return [_spec(payload, JobKind.REVIEW, _int(pull, "number"), _str(pull, "head", "sha"), data)]
+
+
+def review_if_base_changed(payload: Payload) -> list[JobSpec]:
+    """`edited` matters only when the base branch changed (`changes.base`)."""
+    changes = payload.get("changes")
+    if not isinstance(changes, Mapping) or "base" not in changes:
+        return []
+    return review_pull_request(payload)
+
+
+def cancel_pull_request(payload: Payload) -> list[JobSpec]:
+    """A closed PR: cancel its queued jobs."""
+    number = _int(payload, "pull_request", "number")
+    return [_spec(payload, JobKind.CANCEL, number, None, {})]
+
+
+def _comment_command(payload: Payload, pr: int, source: str) -> list[JobSpec]:
+    comment = _get(payload, "comment")
+    if not isinstance(comment, Mapping) or is_bot(comment.get("user")) or is_bot(payload.get("sender")):
+        return []
+    body = comment.get("body") or ""
+    data = {
+        "source": source,
+        "comment_id": _int(comment, "id"),
+        "body": body if isinstance(body, str) else "",
+        "author": _str(comment, "user", "login"),
+        "author_type": str(_get(comment, "user").get("type") or "User"),
+        "author_association": str(comment.get("author_association") or ""),
+        "in_reply_to_id": comment.get("in_reply_to_id"),
+    }
+    return [_spec(payload, JobKind.COMMAND, pr, None, data)]
+
+
+def command_from_issue_comment(payload: Payload) -> list[JobSpec]:
+    """A comment on a pull request's conversation may be a command; comments on plain issues are ignored."""
+    issue = _get(payload, "issue")
+    if not isinstance(issue, Mapping) or not issue.get("pull_request"):
+        return []
+    return _comment_command(payload, _int(issue, "number"), "issue_comment")
+
+
+def command_from_review_comment(payload: Payload) -> list[JobSpec]:
+    """A review (inline) comment may be a command, e.g. a reply in a finding's thread."""
+    return _comment_command(payload, _int(payload, "pull_request", "number"), "review_comment")
+
+
+def ignore(payload: Payload) -> list[JobSpec]:
+    """A known event the bot does not act on (logged and counted)."""
+    return []
+
+
+ROUTES: dict[tuple[str, str | None], RouteHandler] = {
+    ("pull_request", "opened"): review_pull_request,
+    ("pull_request", "reopened"): review_pull_request,
+    ("pull_request", "ready_for_review"): review_pull_request,
+    ("pull_request", "synchronize"): review_pull_request,
+    ("pull_request", "edited"): review_if_base_changed,
+    ("pull_request", "closed"): cancel_pull_request,
+    ("issue_comment", "created"): command_from_issue_comment,
+    ("pull_request_review_comment", "created"): command_from_review_comment,
+    ("installation", None): ignore,
+    ("installation_repositories", None): ignore,
+    ("github_app_authorization", None): ignore,
+}
+
+
+def route(event: str, payload: Payload) -> Routed:
+    """Look up (event, action), falling back to (event, None); unknown pairs yield `Routed(known=False)`."""
+    action = payload.get("action")
+    action = action if isinstance(action, str) else None
+    handler = ROUTES.get((event, action)) or ROUTES.get((event, None))
+    if handler is None:
+        return Routed(known=False)
+    return Routed(known=True, specs=tuple(handler({**payload, "_event": event})))

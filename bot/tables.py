@@ -1,0 +1,136 @@
+"""The database schema (SQLAlchemy Core tables); Alembic migrations in `migrations/` create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),  # X-GitHub-Delivery guid
+    Column("event", String(64), nullable=False),
+    Column("action", String(64), nullable=True),
+    Column("received_at", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # processed | failed
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(300), nullable=False),  # "owner/repo#12"
+    Column("head_sha", String(64), nullable=True),
+    Column("trigger", String(64), nullable=False),
+    Column("delivery_id", String(64), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("run_after", Float, nullable=False),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Index("ix_jobs_state_run_after", "state", "run_after"),
+    Index("ix_jobs_key_state", "key", "state"),
+    Index("ix_jobs_delivery_id", "delivery_id"),
+    # Coalescing: at most one queued review job per pull request, enforced by the database.
+    Index(
+        "uq_jobs_one_queued_review",
+        "key",
+        unique=True,
+        sqlite_where=text("kind = 'review' AND state = 'queued'"),
+        postgresql_where=text("kind = 'review' AND state = 'queued'"),
+    ),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("repo", String(200), nullable=False),
+    Column("pr", Integer, nullable=False),
+    Column("head_sha", String(64), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("github_review_id", BigInteger, nullable=True),
+    Column("job_id", BigInteger, nullable=True),
+    Column("findings_count", Integer, nullable=False, server_default=text("0")),
+    Column("input_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("output_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cache_read_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cost_usd", Float, nullable=False, server_default=text("0")),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("repo", "pr", "head_sha", "trigger"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("repo", String(200), nullable=False),
+    Column("pr", Integer, nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("line", Integer, nullable=True),
+    Column("state", String(16), nullable=False),  # open | resolved | dismissed | outdated
+    Column("severity", String(16), nullable=True),
+    Column("category", String(32), nullable=True),
+    Column("title", Text, nullable=True),
+    Column("github_comment_id", BigInteger, nullable=True),
+    Column("first_seen_sha", String(64), nullable=False),
+    Column("last_seen_sha", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("repo", "pr", "fingerprint"),
+)
+
+pr_state = Table(
+    "pr_state",
+    metadata,
+    Column("repo", String(200), primary_key=True),
+    Column("pr", Integer, primary_key=True),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("last_reviewed_sha", String(64), nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+command_log = Table(
+    "command_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("repo", String(200), nullable=False),
+    Column("pr", Integer, nullable=False),
+    Column("user", String(100), nullable=False),
+    Column("command", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Index("ix_command_log_repo_pr_user_at", "repo", "pr", "user", "at"),
+)

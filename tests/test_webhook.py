@@ -1,0 +1,185 @@
+"""Webhook intake: size, signature, JSON, dedupe, routing, recording, and never a 500 (in process, both DBs)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
+from starlette.requests import Request
+
+from bot.jobs import AppContext
+from bot.webhook import MAX_BODY_BYTES, BodyTooLarge, read_capped, sign, signature_ok
+from tests.helpers_server import SECRET, bot_settings, dumps, headers, pr_payload, running_app
+
+App = tuple[httpx.AsyncClient, AppContext]
+
+
+def test_github_documented_signature_vector() -> None:
+    expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    assert sign("It's a Secret to Everybody", b"Hello, World!") == expected
+    assert signature_ok("It's a Secret to Everybody", b"Hello, World!", expected)
+    assert not signature_ok("It's a Secret to Everybody", b"Hello, World!!", expected)
+    assert not signature_ok("It's a Secret to Everybody", b"Hello, World!", expected.replace("sha256=", "sha1="))
+    assert not signature_ok("It's a Secret to Everybody", b"Hello, World!", None)
+
+
+async def test_stream_cap_ignores_content_length() -> None:
+    chunks = [b"x" * 10, b"y" * 10, b""]
+
+    async def receive() -> dict[str, object]:
+        body = chunks.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(chunks)}
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-length", b"5")], "path": "/webhook"}
+    with pytest.raises(BodyTooLarge):
+        await read_capped(Request(scope, receive), limit=15)
+
+
+@pytest.fixture
+async def app(db_url: str, rsa_private_key_pem: str) -> AsyncIterator[App]:
+    async with running_app(bot_settings(db_url, rsa_private_key_pem)) as running:
+        yield running
+
+
+async def post(client: httpx.AsyncClient, event: str, body: bytes, delivery: str | None = None,
+               **override: str) -> httpx.Response:
+    return await client.post("/webhook", content=body, headers={**headers(body, event, delivery), **override})
+
+
+async def test_signed_pull_request_is_recorded(app: App) -> None:
+    client, context = app
+    response = await post(client, "pull_request", dumps(pr_payload(number=9)), "d-ok")
+    assert response.status_code == 202
+    (job,) = await context.store.list_jobs()
+    assert response.json()["jobs"] == [job.id]
+    assert (job.kind, job.key, job.delivery_id, job.installation_id) == ("review", "octo/hello#9", "d-ok", 42)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "sha256=" + "0" * 64, "sha1=0123", sign("wrong-secret", b"{}"), "sha256=zz"],
+)
+async def test_bad_signatures_are_401_and_record_nothing(app: App, signature: str | None) -> None:
+    client, context = app
+    body = dumps(pr_payload())
+    hdrs = headers(body, "pull_request", "d-bad")
+    if signature is None:
+        del hdrs["X-Hub-Signature-256"]
+    else:
+        hdrs["X-Hub-Signature-256"] = signature
+    response = await client.post("/webhook", content=body, headers=hdrs)
+    assert response.status_code == 401
+    assert await context.store.list_jobs() == [] and await context.store.delivery_status("d-bad") is None
+
+
+async def test_sha1_only_is_rejected(app: App) -> None:
+    import hashlib
+    import hmac
+
+    client, _ = app
+    body = dumps(pr_payload())
+    hdrs = headers(body, "pull_request")
+    del hdrs["X-Hub-Signature-256"]
+    hdrs["X-Hub-Signature"] = "sha1=" + hmac.new(SECRET.encode(), body, hashlib.sha1).hexdigest()
+    assert (await client.post("/webhook", content=body, headers=hdrs)).status_code == 401
+
+
+async def test_oversize_is_413(app: App) -> None:
+    client, context = app
+    body = b"{" + b" " * MAX_BODY_BYTES + b"}"
+    response = await post(client, "pull_request", body)
+    assert response.status_code == 413 and await context.store.list_jobs() == []
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b"\xff\xfe"])
+async def test_malformed_json_is_400(app: App, body: bytes) -> None:
+    client, _ = app
+    assert (await post(client, "pull_request", body)).status_code == 400
+
+
+async def test_unknown_events_and_actions_are_counted_and_ignored(app: App) -> None:
+    client, context = app
+    assert (await post(client, "deployment", dumps({"action": "created"}))).status_code == 204
+    assert (await post(client, "pull_request", dumps(pr_payload("labeled")))).status_code == 204
+    assert (await post(client, "ping", dumps({"zen": "Keep it logically awesome."}))).status_code == 200
+    bot = pr_payload(sender_type="Bot", sender_login="ci[bot]")
+    assert (await post(client, "pull_request", dumps(bot))).json() == {"ok": True, "jobs": []}
+    assert await context.store.list_jobs() == []
+    text = (await client.get("/metrics")).text
+    assert 'bot_webhook_deliveries_total{event="deployment",outcome="unknown"} 1.0' in text
+    assert 'bot_webhook_deliveries_total{event="ping",outcome="ping"} 1.0' in text
+    assert 'bot_webhook_deliveries_total{event="pull_request",outcome="ignored"} 1.0' in text
+
+
+async def test_duplicates_do_nothing_and_concurrent_duplicates_make_one_job(app: App) -> None:
+    client, context = app
+    body = dumps(pr_payload())
+    responses = await asyncio.gather(*(post(client, "pull_request", body, "d-same") for _ in range(10)))
+    assert sorted(r.status_code for r in responses) == [200] * 9 + [202]
+    assert len(await context.store.list_jobs()) == 1
+    assert (await post(client, "pull_request", body, "d-same")).json()["duplicate"] is True
+
+
+async def test_database_errors_answer_503_without_traceback(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, context = app
+
+    async def down(*args: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    async def bug(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    for failure in (down, bug):
+        monkeypatch.setattr(context.store, "accept_delivery", failure)
+        response = await post(client, "pull_request", dumps(pr_payload()))
+        assert response.status_code == 503
+        assert "Traceback" not in response.text and "secret internals" not in response.text
+
+
+async def test_setup_mode_names_missing_settings(db_url: str) -> None:
+    from bot.settings import load_settings
+
+    async with running_app(load_settings(database_url=db_url, github_webhook_secret=SECRET)) as (client, _):
+        response = await post(client, "pull_request", dumps(pr_payload()))
+        assert response.status_code == 503
+        assert "GITHUB_APP_ID" in response.text and "GITHUB_APP_PRIVATE_KEY" in response.text
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_health_ready_metrics(app: App) -> None:
+    client, _ = app
+    assert (await client.get("/healthz")).text == "ok"
+    assert (await client.get("/readyz")).json() == {"ready": True}
+    await post(client, "pull_request", dumps(pr_payload()))
+    text = (await client.get("/metrics")).text
+    for name in ("bot_jobs{state=\"queued\"} 1.0", "bot_job_run_seconds", "bot_model_tokens",
+                 "bot_model_cost_usd", "bot_github_api_calls", "bot_github_rate_limit_remaining"):
+        assert name in text
+
+
+async def test_readyz_fails_when_migrations_are_missing(tmp_path: Path, rsa_private_key_pem: str) -> None:
+    settings = bot_settings(f"sqlite:///{tmp_path / 'empty.sqlite3'}", rsa_private_key_pem)
+    async with running_app(settings, migrate=False) as (client, _):
+        response = await client.get("/readyz")
+        assert response.status_code == 503 and response.json()["reason"] == "migrations pending"
+
+
+@pytest.mark.corpus
+async def test_every_corpus_payload_is_accepted(app: App, corpus_dir: Path) -> None:
+    client, context = app
+    files = sorted((corpus_dir / "webhooks").glob("*.json"))
+    assert files
+    for index, path in enumerate(files):
+        event = path.name.split(".", 1)[0]
+        response = await post(client, event, path.read_bytes(), f"corpus-{index}")
+        assert response.status_code in (200, 202, 204), (path.name, response.status_code, response.text)
+        if path.name.startswith("pull_request.opened"):
+            assert response.status_code == 202, path.name
+    jobs = await context.store.list_jobs()
+    assert {job.kind for job in jobs} == {"review", "command"}
+    assert all(json.dumps(job.payload) for job in jobs)
