@@ -126,10 +126,38 @@ def batch_inputs(files: Iterable[FileDiff], batch_tokens: int) -> list[BatchInpu
     return [BatchInput(b.index, b.text, b.files) for b in make_batches(list(files), batch_tokens)]
 
 
-async def analyse(scope: Scope, reviewer: Reviewer) -> Analysis:
-    """Run one review over `scope` with `reviewer` and decide where every finding goes."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a review will send, known before any model call (for budgets)."""
+
+    files: tuple[FileDiff, ...]
+    not_reviewed: tuple[NotReviewed, ...]
+    batches: tuple[BatchInput, ...]
+
+    @property
+    def estimated_tokens(self) -> int:
+        """Conservative input-token estimate of every batch (the cached system prompt not counted)."""
+        return sum(estimate_tokens(b.text) for b in self.batches)
+
+
+def plan(scope: Scope) -> Plan:
+    """Select and batch the files of `scope`."""
     files, not_reviewed = select_files(scope)
-    batches = batch_inputs(files, scope.batch_tokens)
+    return Plan(tuple(files), tuple(not_reviewed), tuple(batch_inputs(files, scope.batch_tokens)))
+
+
+def estimated_cost(tokens: int, model: str) -> float:
+    """USD for `tokens` input tokens plus a 10% share of output, at the model's list price (0 when unknown)."""
+    price = DEFAULT_PRICES.get(model)
+    if price is None:
+        return 0.0
+    return tokens * (price.input_per_mtok + 0.1 * price.output_per_mtok) / 1_000_000
+
+
+async def analyse(scope: Scope, reviewer: Reviewer, planned: Plan | None = None) -> Analysis:
+    """Run one review over `scope` with `reviewer` and decide where every finding goes."""
+    planned = planned or plan(scope)
+    files, not_reviewed, batches = list(planned.files), list(planned.not_reviewed), list(planned.batches)
     outcome = await reviewer.review(scope.context, batches) if batches else None
     failed = outcome.not_reviewed if outcome else ()
     failed_paths = {n.path for n in failed}

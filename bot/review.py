@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bot.analysis import Analysis, analyse, make_scope
+from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, plan
+from bot.budget import daily_budget
 from bot.config import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
 from bot.domain import InlineComment, NotReviewed, PullRequest, ReviewToPost, Severity, Side, Usage
@@ -264,9 +265,14 @@ async def _review_and_post(
         effective, scope.review_diff, scope.anchor_diff, context, batch_tokens=settings.batch_token_budget,
         known=known, changed_lines=scope.changed_lines, repo_url=repo_url,
     )
+    planned = plan(analysis_scope)
+    refusal = await _over_daily_budget(store, pr, effective, planned)
+    if refusal:
+        await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached", summary=refusal)
+        return Outcome("skipped", "installation over its daily budget")
     reviewer = Reviewer(services.model_client, effective.model, effective.effort,
                         concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds)
-    analysis = await analyse(analysis_scope, reviewer)
+    analysis = await analyse(analysis_scope, reviewer, planned)
     not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
     coverage = Coverage(analysis.reviewed, _unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
     await _mark_touched(store, pr, analysis)
@@ -297,6 +303,15 @@ async def _review_and_post(
     await _finish(store, gh, pr, request, analysis, effective, coverage, check_id, review_id=posted.id,
                   omitted=frozenset(body.omitted))
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
+
+
+async def _over_daily_budget(store: Store, pr: PullRequest, effective: EffectiveConfig, planned: Plan) -> str:
+    """The refusal message when this review would take the installation over its daily budget ('' if not)."""
+    day_start = time.time() // 86_400 * 86_400  # 00:00 UTC
+    spent = await store.cost_since(pr.owner, day_start)
+    estimate = estimated_cost(planned.estimated_tokens, effective.model)
+    verdict = daily_budget(spent, estimate, effective.config.budgets.max_cost_usd_per_installation_per_day)
+    return "" if verdict.allowed else verdict.message
 
 
 def _placeable(diff: Diff, comment: InlineComment) -> bool:

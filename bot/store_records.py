@@ -57,6 +57,13 @@ class RecordsMixin:
         )
         return await self._run(lambda conn: conn.execute(query).first() is not None)
 
+    async def cost_since(self, owner: str, since: float) -> float:
+        """USD spent on reviews of `owner`'s repositories (one installation) at or after `since` (epoch seconds)."""
+        query = select(func.coalesce(func.sum(reviews.c.cost_usd), 0.0)).where(
+            reviews.c.repo.like(f"{owner}/%"), reviews.c.created_at >= since
+        )
+        return await self._run(lambda conn: float(conn.execute(query).scalar_one()))
+
     async def last_review(self, repo: str, pr: int) -> ReviewRecord | None:
         """The most recently recorded review of a pull request."""
         query = select(reviews).where(reviews.c.repo == repo, reviews.c.pr == pr).order_by(reviews.c.id.desc())

@@ -273,3 +273,46 @@ async def test_typical_review_api_request_count(
         ("POST", f"/repos/{OWNER}/{REPO}/pulls/2/reviews")
     ]
     assert not any("access_tokens" in path for _, path in steady)
+
+
+async def test_installation_over_its_daily_budget_gets_no_model_call(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    from bot.store_types import ReviewRecord
+
+    fake_github.set_file(OWNER, REPO, "main", ".github/senior-review.yml",
+                         "budgets:\n  max_cost_usd_per_installation_per_day: 0.5\n")
+    await services.store.record_review(ReviewRecord(repo=f"{OWNER}/other", pr=9, head_sha="e" * 40, trigger="auto",
+                                                    cost_usd=0.6))
+    fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
+                         head_sha=HEAD1, base_sha=BASE)
+
+    outcome = await run_review(_request(), services)
+
+    assert outcome.status == "skipped" and "daily budget" in outcome.detail
+    assert fake_claude.requests == []
+    assert _submitted(fake_github) == []
+    [check] = fake_github.check_runs.values()
+    assert check["conclusion"] == "neutral" and "Daily budget" in check["output"]["title"]
+
+
+async def test_pr_over_the_review_budget_gets_a_partial_review_naming_what_was_left_out(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    fake_github.set_file(OWNER, REPO, "main", ".github/senior-review.yml",
+                         "budgets:\n  max_tokens_per_review: 1000\n")
+    big = "".join(f"line_{i} = {i}\n" for i in range(400))
+    before = {"app/auth/login.py": HANDLER_OLD, "docs/guide.md": "old\n", "tests/test_big.py": "x = 0\n"}
+    after = {"app/auth/login.py": HANDLER_NEW, "docs/guide.md": big, "tests/test_big.py": big}
+    fake_github.add_pull(OWNER, REPO, git_diff(before, after), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("app/auth/login.py", 2)]))
+
+    assert (await run_review(_request(), services)).status == "posted"
+
+    section = _diff_section(fake_claude.requests[-1])
+    assert "app/auth/login.py" in section
+    assert "docs/guide.md" not in section and "tests/test_big.py" not in section
+    [review] = _submitted(fake_github)
+    for left_out in ("docs/guide.md", "tests/test_big.py"):
+        line = next(ln for ln in review["body"].splitlines() if left_out in ln)
+        assert "over budget" in line

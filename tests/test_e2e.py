@@ -1,0 +1,132 @@
+"""End to end: the real server process, signed webhooks, the fake GitHub and fake Claude over loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.claude import Answer, FakeClaude, finding
+from tests.fakes.github import FakeGitHub
+from tests.fakes.gitdiff import git_diff
+from tests.helpers_server import (
+    SECRET,
+    child_env,
+    dumps,
+    free_port,
+    headers,
+    pr_payload,
+    start_process,
+    stop_process,
+    wait_http,
+)
+
+pytestmark = pytest.mark.e2e
+
+HEAD = "d" * 40
+OLD = "def find_user(conn, name):\n    return None\n"
+NEW = (
+    "def find_user(conn, name):\n"
+    "    sql = f\"SELECT id FROM users WHERE name = '{name}'\"\n"
+    "    return conn.execute(sql).fetchone()\n"
+)
+
+
+@pytest.fixture
+def server(fake_github: FakeGitHub, fake_claude: FakeClaude, rsa_private_key_pem: str,
+           tmp_path: Path) -> Iterator[str]:
+    """`python -m bot serve` with one worker, configured for the fakes; yields its base URL."""
+    key = tmp_path / "app.pem"
+    key.write_text(rsa_private_key_pem)
+    port = free_port()
+    env = child_env(
+        DATA_DIR=str(tmp_path / "data"),
+        PORT=str(port),
+        GITHUB_APP_ID="1",
+        GITHUB_APP_PRIVATE_KEY_FILE=str(key),
+        GITHUB_WEBHOOK_SECRET=SECRET,
+        GITHUB_API_URL=fake_github.url,
+        ANTHROPIC_API_KEY=fake_claude.api_key,
+        ANTHROPIC_BASE_URL=fake_claude.base_url,
+        LOG_FORMAT="json",
+        WORKERS="1",
+    )
+    process = start_process(["-m", "bot", "serve"], env, tmp_path / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/readyz", process=process)
+        yield base
+    finally:
+        stop_process(process)
+
+
+def _deliver(base: str, event: str, payload: dict[str, Any], delivery: str) -> int:
+    body = dumps(payload)
+    return httpx.post(f"{base}/webhook", content=body, headers=headers(body, event, delivery)).status_code
+
+
+def _wait_for(condition: Any, seconds: float = 40.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _opened(number: int = 1, sha: str = HEAD, **kw: Any) -> dict[str, Any]:
+    payload = pr_payload("opened", number=number, sha=sha, **kw)
+    payload["repository"] = {"name": "repo", "full_name": "octo/repo", "owner": {"login": "octo"}}
+    payload["installation"] = {"id": 100}
+    return payload
+
+
+def test_signed_pr_opened_webhook_ends_in_one_precise_review(
+    server: str, fake_github: FakeGitHub, fake_claude: FakeClaude, tmp_path: Path
+) -> None:
+    fake_github.add_pull("octo", "repo", git_diff({"app/users.py": OLD, "yarn.lock": "a\n"},
+                                                  {"app/users.py": NEW, "yarn.lock": "b\n"}), head_sha=HEAD)
+    fake_claude.queue(Answer(findings=[
+        finding("app/users.py", 2, title="SQL injection in find_user", severity="critical"),
+        finding("app/users.py", 99, title="Cited a line outside the diff", category="reliability"),
+        finding("lib/ghost.py", 1, title="Cited a file outside the PR", category="design"),
+    ]))
+
+    assert _deliver(server, "pull_request", _opened(), "e2e-1") == 202
+    assert _deliver(server, "pull_request", _opened(), "e2e-1") == 200  # GitHub redelivery: nothing more
+
+    def submitted() -> list[dict[str, Any]]:
+        return [r for r in fake_github.reviews("octo", "repo", 1) if r["state"] != "PENDING"]
+
+    assert _wait_for(lambda: len(submitted()) == 1), (tmp_path / "serve.log").read_text()[-3000:]
+    [review] = submitted()
+    comments = [c for c in fake_github.review_comments.values() if c["pull_request_review_id"] == review["id"]]
+    assert [(c["path"], c["line"]) for c in comments] == [("app/users.py", 2)]
+    assert "Cited a line outside the diff" in review["body"]
+    assert "Cited a file outside the PR" in review["body"]
+    assert "yarn.lock" in review["body"]
+    assert review["commit_id"] == HEAD
+    assert _wait_for(lambda: any(c.get("conclusion") for c in fake_github.check_runs.values()), 10)
+    time.sleep(0.5)
+    assert len(submitted()) == 1
+    assert len(fake_claude.requests) == 1
+    log = (tmp_path / "serve.log").read_text()
+    assert "422" not in log and "Traceback" not in log
+
+
+def test_bot_sender_and_draft_create_no_review(
+    server: str, fake_github: FakeGitHub, fake_claude: FakeClaude
+) -> None:
+    fake_github.add_pull("octo", "repo", git_diff({"a.py": OLD}, {"a.py": NEW}), number=2, head_sha=HEAD)
+    assert _deliver(server, "pull_request", _opened(2, sender_type="Bot", sender_login="dependabot[bot]"),
+                    "e2e-bot") in (200, 202, 204)
+    fake_github.add_pull("octo", "repo", git_diff({"a.py": OLD}, {"a.py": NEW}), number=3, head_sha=HEAD,
+                         draft=True)
+    assert _deliver(server, "pull_request", _opened(3, draft=True), "e2e-draft") in (200, 202, 204)
+    time.sleep(3)
+    assert fake_claude.requests == []
+    assert fake_github.reviews("octo", "repo", 2) == [] and fake_github.reviews("octo", "repo", 3) == []
