@@ -4,7 +4,8 @@ Authentication uses githubkit's App strategies: a JWT for App routes and an inst
 the one repository a `RepoClient` serves (cached by githubkit until a minute before expiry, in memory
 only, never logged). githubkit's own retry is disabled (it may sleep up to an hour); `bot.github_retry`
 decides instead. Every request, token requests included, carries `X-GitHub-Api-Version` from the settings
-and is counted (`GitHubApp.request_count`, `on_request` callback for metrics).
+and is counted (`GitHubApp.request_count`, `on_request` callback for metrics). `GitHubToken` /
+`token_repo_client` give the same `RepoClient` on a personal or Actions token (the terminal `review` command).
 
 Posting a review (`RepoClient.post_review`): one `POST .../reviews` with `event: COMMENT`. If GitHub
 answers 422, the offending comments are found without creating extra visible reviews: first with the
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, Response
+from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub, Response, TokenAuthStrategy
 from githubkit.cache import MemCacheStrategy
 from githubkit.exception import (
     GitHubException,
@@ -35,7 +36,16 @@ from githubkit.exception import (
 )
 
 from bot.domain import InlineComment, NotReviewed, PullRequest, ReviewToPost
-from bot.errors import ConfigError, GitHubError, GitHubUnavailable, NotFound, StaleHead, TooLarge, Unprocessable
+from bot.errors import (
+    ConfigError,
+    Forbidden,
+    GitHubError,
+    GitHubUnavailable,
+    NotFound,
+    StaleHead,
+    TooLarge,
+    Unprocessable,
+)
 from bot.github_retry import Failure, RateLimit, RetryPolicy, WriteSpacer, classify
 from bot.settings import Settings
 
@@ -191,7 +201,8 @@ class GitHubApp:
         self._gh = self.new_client(AppAuthStrategy(self._app_id, pem))
 
     def new_client(
-        self, auth: AppAuthStrategy | AppInstallationAuthStrategy, cache: MemCacheStrategy | None = None
+        self, auth: AppAuthStrategy | AppInstallationAuthStrategy | TokenAuthStrategy,
+        cache: MemCacheStrategy | None = None,
     ) -> GitHub[Any]:
         """A githubkit client with the bot's configuration (no githubkit retry, pooled transport, API version)."""
         return GitHub(
@@ -232,6 +243,82 @@ class GitHubApp:
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._transport.close_pool()
+
+
+class TokenIdentity(AppIdentity):
+    """The user a token acts as: `bot_login` is that login (what `RepoClient` compares authors with), and the id
+    is 0 so that it never equals an App's id in `performed_via_github_app`."""
+
+    __slots__ = ()
+
+    @property
+    def bot_login(self) -> str:
+        """The token user's login (a user's own reviews carry it as is, with no `[bot]` suffix)."""
+        return self.slug
+
+
+# Who an Actions `GITHUB_TOKEN` (an installation token of the `github-actions` App) acts as: `GET /user` answers it
+# 403 "Resource not accessible by integration", and what it posts is authored by this login (known behaviour).
+ACTIONS_LOGIN = "github-actions[bot]"
+
+
+class GitHubToken(GitHubApp):
+    """A token instead of the App, for `python -m bot review OWNER/REPO#N`: a personal access token (classic or
+    fine-grained) or an Actions `GITHUB_TOKEN`, sent as `Authorization: token ...` by githubkit's
+    `TokenAuthStrategy`. It is a `GitHubApp` to `RepoClient` (same retry policy, write spacing, pooled transport,
+    API version and request counting), without a JWT or installations: `for_repo` ignores the installation id,
+    and `identity()` is the token's user (`GET /user`). GitHubApp's constructor is not called because it insists
+    on App credentials; this one sets the same attributes.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        token: str,
+        *,
+        write_interval: float = 1.0,
+        backoff_base: float = 0.5,
+        on_request: Callable[[str, str], None] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not token.strip():
+            raise ConfigError("GITHUB_TOKEN is empty")
+        self.settings = settings
+        self.request_count = 0
+        self._on_request = on_request
+        self._timeout = timeout
+        self._cache = MemCacheStrategy()
+        self.policy = RetryPolicy(settings.github_request_retries, settings.github_max_wait_seconds, backoff_base)
+        self.spacer = WriteSpacer(write_interval)
+        self._identity: AppIdentity | None = None
+        self._transport = _PooledTransport()
+        self._token_auth = TokenAuthStrategy(token.strip())
+        self._gh = self.new_client(self._token_auth)
+
+    async def identity(self) -> AppIdentity:
+        """The token's user, `GET /user` once (an Actions token may not read it: then `github-actions[bot]`)."""
+        if self._identity is None:
+            try:
+                data = await call(self.policy, self._gh, "GET", "user", what="get user")
+                login, user_id = str(data["login"]), int(data.get("id") or 0)
+            except (Forbidden, NotFound):
+                login, user_id = ACTIONS_LOGIN, 0
+            self._identity = TokenIdentity(0, login, f"{login} ({user_id})" if user_id else login)
+        return self._identity
+
+    async def installation_id(self, owner: str, repo: str) -> int:
+        """A token has no installation: 0 (only keys the write spacer)."""
+        return 0
+
+    def for_repo(self, installation_id: int, owner: str, repo: str) -> RepoClient:
+        """A client for one repository, authenticated with the token (`installation_id` is ignored)."""
+        return RepoClient(self, self._token_auth, 0, owner, repo)
+
+
+def token_repo_client(settings: Settings, token: str, owner: str, repo: str, **options: Any) -> RepoClient:
+    """A `RepoClient` on `owner/repo` authenticated with a personal or Actions token instead of the App
+    (`options` go to `GitHubToken`); close it with `await client.app.aclose()`."""
+    return GitHubToken(settings, token, **options).for_repo(0, owner, repo)
 
 
 class _PooledTransport(httpx.AsyncBaseTransport):
@@ -335,7 +422,8 @@ class RepoClient:
     """GitHub operations on one repository, as the App's installation (token scoped to this repository)."""
 
     def __init__(
-        self, app: GitHubApp, auth: AppInstallationAuthStrategy, installation_id: int, owner: str, repo: str
+        self, app: GitHubApp, auth: AppInstallationAuthStrategy | TokenAuthStrategy, installation_id: int,
+        owner: str, repo: str,
     ) -> None:
         self.app, self._auth, self.installation_id = app, auth, installation_id
         self._gh = app.new_client(auth)

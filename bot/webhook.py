@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 SIGNATURE_PREFIX = "sha256="
+UNVERIFIED = frozenset({"setup_mode", "too_large", "disconnected", "bad_signature"})
 
 
 class BodyTooLarge(Exception):
@@ -73,7 +74,8 @@ async def handle_webhook(request: Request, context: AppContext) -> Response:
         except Exception:
             log.exception("unexpected error in webhook intake; answering 503 (redeliver later)")
             status, outcome, body = 503, "error", {"error": "internal error; redeliver later"}
-        context.metrics.delivery(event, outcome)
+        # Label by event only once the signature proved GitHub sent it: no unbounded labels from strangers.
+        context.metrics.delivery(event[:64] if outcome not in UNVERIFIED else "unverified", outcome)
         if status >= 400:
             log.info("webhook answered %d (%s)", status, outcome)
         return _answer(status, **body)

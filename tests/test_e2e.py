@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.fakes.claude import Answer, FakeClaude, finding
-from tests.fakes.github import FakeGitHub
 from tests.fakes.gitdiff import git_diff
+from tests.fakes.github import FakeGitHub
 from tests.helpers_server import (
     SECRET,
     child_env,

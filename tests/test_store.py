@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+
+import pytest
 
 from bot.settings import to_async_database_url
 from bot.store import FindingRecord, JobSpec, JobState, ReviewRecord, Store
@@ -164,3 +167,25 @@ async def test_pr_state_and_command_log(store: Store) -> None:
     assert await store.count_commands("octo/hello", now - 10, user="alice") == 3
     assert await store.count_commands("octo/hello", now - 10, pr=2, accepted_only=True) == 1
     assert await store.count_commands("octo/hello", now - 1000) == 5
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_intake_never_blocks_the_loop_on_a_locked_database(store: Store, db_url: str) -> None:
+    blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 0.3 s
+    asyncio.get_running_loop().call_later(0.3, blocker.execute, "COMMIT")
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        for _ in range(30):
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    accepted = await store.accept_delivery("d-locked", "pull_request", "opened", [review()])
+    await tick
+    blocker.close()
+    assert len(accepted.job_ids) == 1 and max(gaps) < 0.15

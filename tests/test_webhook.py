@@ -75,6 +75,8 @@ async def test_bad_signatures_are_401_and_record_nothing(app: App, signature: st
     response = await client.post("/webhook", content=body, headers=hdrs)
     assert response.status_code == 401
     assert await context.store.list_jobs() == [] and await context.store.delivery_status("d-bad") is None
+    metrics = (await client.get("/metrics")).text
+    assert 'bot_webhook_deliveries_total{event="unverified",outcome="bad_signature"} 1.0' in metrics
 
 
 async def test_sha1_only_is_rejected(app: App) -> None:
