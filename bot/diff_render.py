@@ -100,10 +100,13 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         elif pat[i] == "?":
             out.append("[^/]")
             i += 1
-        elif pat[i] == "[" and "]" in pat[i + 2 :]:
+        elif pat[i] == "[" and "]" in pat[i + 2 :] and "/" not in pat[i : pat.index("]", i + 2)]:
+            # A class never matches "/" (gitignore): `[!abc]` excludes it too, and `[/]` is literal text.
             end = pat.index("]", i + 2)
             body = pat[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            negated = body.startswith("!")
+            body = (body[1:] if negated else body).replace("\\", "\\\\")
+            out.append("[" + ("^/" if negated else "") + body + "]")
             i = end + 1
         else:
             out.append(re.escape(pat[i]))

@@ -31,6 +31,15 @@ class Category(StrEnum):
     DESIGN = "design"
 
 
+class FindingState(StrEnum):
+    """What became of a finding posted earlier on a pull request (stored across runs)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    DISMISSED = "dismissed"
+    OUTDATED = "outdated"
+
+
 class Side(StrEnum):
     """Which side of the diff a line is on, as GitHub spells it."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from bot.domain import Finding, InlineComment, Severity, Side
+from bot.domain import Finding, FindingState, InlineComment, Severity, Side
 from bot.render import Unplaced, render_comment
 
 FINGERPRINT_LENGTH = 20
@@ -77,15 +77,6 @@ def fingerprint_all(findings: Iterable[Finding], line_text: LineText) -> list[Fi
 
 
 # --- memory and dedupe --------------------------------------------------------------------------------------------
-
-
-class FindingState(StrEnum):
-    """What became of a finding posted earlier on this pull request."""
-
-    OPEN = "open"
-    RESOLVED = "resolved"
-    DISMISSED = "dismissed"
-    OUTDATED = "outdated"
 
 
 class SuppressReason(StrEnum):

@@ -497,17 +497,20 @@ class RepoClient:
         return RawDiff(None, tuple(entries), _missing_patches(entries, pull))
 
     async def compare(self, base: str, head: str) -> Comparison:
-        """`base...head`: status and counts (JSON), and for `ahead` the diff text (diff media type)."""
+        """`base...head`: status and counts (JSON), and for `ahead` the changes: the JSON's own per-file patches
+        when it lists every file with its patch (one request), else the diff text (diff media type)."""
         basehead = f"compare/{quote(base)}...{quote(head)}"
         data = await self._get(basehead, "compare")
         status, ahead, behind = str(data["status"]), int(data["ahead_by"]), int(data["behind_by"])
         if status != "ahead":
             return Comparison(status, ahead, behind, None)
+        files = list(data.get("files") or [])
+        if files and len(files) < MAX_COMPARE_FILES and all("patch" in f for f in files):
+            return Comparison(status, ahead, behind, None, tuple(files))
         try:
             text = await self._get(basehead, "compare diff", accept=DIFF_MEDIA_TYPE)
             return Comparison(status, ahead, behind, str(text))
         except TooLarge:
-            files = list(data.get("files") or [])
             notes = _missing_patches(files, None)
             if len(files) >= MAX_COMPARE_FILES:
                 notes += (NotReviewed("*", f"GitHub lists at most {MAX_COMPARE_FILES} files of a comparison"),)

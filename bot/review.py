@@ -13,9 +13,9 @@ from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, pl
 from bot.budget import daily_budget
 from bot.config import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
-from bot.domain import InlineComment, NotReviewed, PullRequest, ReviewToPost, Severity, Side, Usage
+from bot.domain import FindingState, InlineComment, NotReviewed, PullRequest, ReviewToPost, Severity, Side, Usage
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
-from bot.findings import FindingState, KnownFinding
+from bot.findings import KnownFinding
 from bot.github import Comparison, GitHubApp, RawDiff, RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
@@ -101,6 +101,7 @@ class Services:
     github: GitHubApp
     model_client: Any
     org_config_cache: dict[tuple[Any, ...], tuple[float, str | None]] = field(default_factory=dict)
+    metrics: Any = None  # bot.metrics.Metrics of the app, when running inside it
 
     @classmethod
     def of(cls, context: AppContext) -> Services:
@@ -110,7 +111,7 @@ class Services:
         if context.model is None:
             context.model = make_client(context.settings)
         cache = context.extras.setdefault("org_config_cache", {})
-        return cls(context.settings, context.store, context.github, context.model, cache)
+        return cls(context.settings, context.store, context.github, context.model, cache, context.metrics)
 
 
 class _ConfigReader:
@@ -273,6 +274,8 @@ async def _review_and_post(
     reviewer = Reviewer(services.model_client, effective.model, effective.effort,
                         concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds)
     analysis = await analyse(analysis_scope, reviewer, planned)
+    if analysis.outcome is not None and services.metrics is not None:
+        services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
     not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
     coverage = Coverage(analysis.reviewed, _unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
     await _mark_touched(store, pr, analysis)

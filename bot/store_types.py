@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bot.domain import FindingState as FindingState  # re-exported for store callers
+
 
 class JobState(StrEnum):
     """Life cycle of a job row."""
@@ -141,15 +143,6 @@ class ReviewRecord:
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     created_at: float = 0.0
-
-
-class FindingState(StrEnum):
-    """Life cycle of a finding on a pull request."""
-
-    OPEN = "open"
-    RESOLVED = "resolved"
-    DISMISSED = "dismissed"
-    OUTDATED = "outdated"
 
 
 @dataclass(frozen=True, slots=True)

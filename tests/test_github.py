@@ -189,7 +189,13 @@ async def test_compare(fake_github: FakeGitHub, client: RepoClient) -> None:
     text = git_diff({"a.py": "1\n"}, {"a.py": "2\n"})
     fake_github.set_compare("octo", "repo", BASE, HEAD, status="ahead", diff_text=text, ahead_by=2)
     ahead = await client.compare(BASE, HEAD)
-    assert (ahead.status, ahead.ahead_by, ahead.behind_by, ahead.diff_text) == ("ahead", 2, 0, text)
+    assert (ahead.status, ahead.ahead_by, ahead.behind_by, ahead.diff_text) == ("ahead", 2, 0, None)
+    assert [e["filename"] for e in ahead.file_entries or ()] == ["a.py"]  # the JSON's own patches
+    assert len(fake_github.requests_to("GET", r"/compare/")) == 1  # no second request for the diff text
+    fake_github.max_patch_chars = 1  # a file without its patch: fetch the diff text
+    fake_github.set_compare("octo", "repo", "d" * 40, HEAD, status="ahead", diff_text=text)
+    assert (await client.compare("d" * 40, HEAD)).diff_text == text
+    fake_github.max_patch_chars = 100_000
     fake_github.set_compare("octo", "repo", "c" * 40, HEAD, status="diverged", diff_text=text, behind_by=3)
     diverged = await client.compare("c" * 40, HEAD)
     assert (diverged.status, diverged.behind_by, diverged.diff_text) == ("diverged", 3, None)
