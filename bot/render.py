@@ -285,6 +285,7 @@ def render_review_body(
     suppressed: Mapping[str, int] | None = None,
     repo_url: str = "",
     limit: int = BODY_LIMIT,
+    notes: Sequence[str] = (),
 ) -> ReviewBody:
     """The review body: verdict, counts, coverage, unplaced findings, suppressed count, run stats, review marker."""
     shown = [*inline, *(u.finding for u in unplaced)]
@@ -304,6 +305,8 @@ def render_review_body(
         why = ", ".join(f"{n:,} {reason}" for reason, n in sorted((suppressed or {}).items(), key=lambda x: -x[1]))
         head += ["", f"{_plural(total_suppressed, 'finding')} raised before not repeated ({why})."]
     head += ["", *_coverage(coverage, repo_url)]
+    for note in notes:  # the bot's own sentences (e.g. findings this push touched), never model text
+        head += ["", note]
     tail = ["", _stats(stats), "", review_marker(job_id, coverage.head_sha)]
     fixed = len("\n".join(head)) + len("\n".join(tail)) + 2
     body_lines, omitted = _unplaced(unplaced, max(0, limit - fixed - 2_500), repo_url) if unplaced else ([], [])

@@ -297,6 +297,7 @@ async def _review_and_post(
         min_severity=effective.config.min_inline_severity,
         suppressed=analysis.decision.suppressed_counts(),
         repo_url=repo_url,
+        notes=_touched_notes(analysis),
     )
     comments = tuple(comment for _, comment in analysis.placement.inline)
     posted = await gh.post_review(
@@ -365,6 +366,18 @@ async def _finish(
     else:
         conclusion = "success"
     await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)
+
+
+def _touched_notes(analysis: Analysis) -> list[str]:
+    """One sentence about earlier findings whose lines this push changed or deleted."""
+    touched = analysis.decision.touched
+    if not touched:
+        return []
+    changed = sum(1 for t in touched if t.how.value == "changed")
+    deleted = len(touched) - changed
+    parts = [f"{changed} changed" if changed else "", f"{deleted} in deleted files" if deleted else ""]
+    return [f"Earlier findings whose lines this push touched: {', '.join(p for p in parts if p)} "
+            "(marked outdated; not raised again unless the problem is still there)."]
 
 
 async def _mark_touched(store: Store, pr: PullRequest, analysis: Analysis) -> None:

@@ -316,3 +316,26 @@ async def test_pr_over_the_review_budget_gets_a_partial_review_naming_what_was_l
     for left_out in ("docs/guide.md", "tests/test_big.py"):
         line = next(ln for ln in review["body"].splitlines() if left_out in ln)
         assert "over budget" in line
+
+
+async def test_push_that_rewrites_a_findings_lines_marks_it_outdated_and_says_so(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    base = {"app/users.py": HANDLER_OLD, "app/util.py": "A = 1\n"}
+    head1 = {"app/users.py": HANDLER_NEW, "app/util.py": "A = 1\n"}
+    pr = fake_github.add_pull(OWNER, REPO, git_diff(base, head1), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
+    await run_review(_request(), services)
+
+    fixed = "def find_user(conn, name):\n    return conn.execute('SELECT id FROM users WHERE name = ?', (name,))\n"
+    head2 = {"app/users.py": fixed, "app/util.py": "A = 2\n"}
+    fake_github.push(pr, git_diff(base, head2), HEAD2)
+    fake_github.set_compare(OWNER, REPO, HEAD1, HEAD2, status="ahead", diff_text=git_diff(head1, head2))
+    fake_claude.queue(Answer(findings=[finding("app/util.py", 1, title="Magic number", category="design",
+                                               severity="low")]))
+    await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+
+    second = _submitted(fake_github)[-1]
+    assert "Earlier findings whose lines this push touched: 1 changed" in second["body"]
+    states = {r.title: r.state for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)}
+    assert states["SQL injection"] == "outdated"
