@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.commands import ACTION_KINDS, CommandCounts, CommandKind, decide, is_bot, lookup_permission, parse_command
 from bot.config import load_effective_config
 from bot.github import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
-from bot.review import CHECK_NAME, Services, _ConfigReader
+from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader
 from bot.store_types import Job, JobKind, JobSpec
 
 log = logging.getLogger(__name__)
 
 HOUR = 3600.0
 REFUSED_PREFIX = "refused:"
+# A writer's command refused by the per-PR limit is logged without the `refused:` prefix, so that the PR's count
+# passes the limit and only the first one over it is answered (refusals of other kinds must not count: readers
+# would otherwise use up a PR's budget).
+PR_LIMITED_PREFIX = "limited:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,12 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
             command, commenter_login=request.author, commenter_type=request.author_type, permission=permission,
             pr_author=pr.author, app_slug=identity.slug, config=effective, counts=counts,
         )
-        logged = command.kind.value if decision.allowed else REFUSED_PREFIX + command.kind.value
+        if decision.allowed:
+            logged = command.kind.value
+        elif decision.reason.startswith("rate limited (pull request"):
+            logged = PR_LIMITED_PREFIX + command.kind.value
+        else:
+            logged = REFUSED_PREFIX + command.kind.value
         await store.log_command(pr.full_name, pr.number, request.author, logged)
         log.info("command %s from %s: %s", command.kind.value, request.author, decision.reason)
         if decision.allowed and command.kind in ACTION_KINDS:
@@ -106,16 +115,51 @@ async def _act(kind: CommandKind, request: CommandRequest, services: Services, h
         pr=request.number, trigger=f"command.{kind.value.replace(' ', '_')}", head_sha=head_sha,
         data={"full": kind is CommandKind.FULL_REVIEW, "comment_id": request.comment_id, "source": request.source},
     )
-    await services.store.enqueue(spec)
+    job_id = await services.store.enqueue(spec)
+    queued = await services.store.get_job(job_id)
+    if queued is not None and queued.payload.get("comment_id") != request.comment_id:
+        # The store coalesced this command into a review already queued for the same head (an automatic one, which
+        # a paused PR skips, or another command): replace that job so the command is carried out. Without a head
+        # sha the store supersedes the queued job instead of merging; a full review stays full.
+        full = spec.data["full"] or bool(queued.payload.get("full"))
+        await services.store.enqueue(replace(spec, head_sha=None, data={**spec.data, "full": full}))
     context.wake.set()
 
 
 async def reply(gh: RepoClient, request: CommandRequest, text: str) -> None:
     """Answer in the same place: a thread reply for review comments, a conversation comment otherwise."""
-    if request.source == "review_comment":
-        await gh.reply_to_review_comment(request.number, request.comment_id, text)
+    await _reply_at(gh, request.number, request.comment_id, request.source, text)
+
+
+async def _reply_at(gh: RepoClient, number: int, comment_id: int, source: str | None, text: str) -> None:
+    if source == "review_comment":
+        await gh.reply_to_review_comment(number, comment_id, text)
     else:
-        await gh.create_issue_comment(request.number, text)
+        await gh.create_issue_comment(number, text)
+
+
+_NO_NEW = "no new findings since "
+
+
+async def reply_after_review(request: ReviewRequest, outcome: Outcome, services: Services) -> None:
+    """After a command-triggered review: a brief reply in the command's place when the run posted nothing.
+
+    `silent` (nothing new since the last review) -> "No new findings since `<sha>`."; `skipped` -> why. A posted
+    review is its own answer; `duplicate` means this command was already answered; `stale` leaves the new head
+    to the job that reviews it. Automatic runs never reply.
+    """
+    if request.automatic or request.comment_id is None:
+        return
+    if outcome.status == "silent" and outcome.detail.startswith(_NO_NEW):
+        text = f"No new findings since `{outcome.detail[len(_NO_NEW):]}`."
+    elif outcome.status == "silent":
+        text = "No new findings."
+    elif outcome.status == "skipped":
+        text = f"No review: {outcome.detail}."
+    else:
+        return
+    gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
+    await _reply_at(gh, request.number, request.comment_id, request.comment_source, text)
 
 
 async def report_dead_job(job: Job, reason: str, context: AppContext) -> None:

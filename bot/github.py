@@ -58,7 +58,11 @@ APP_PERMISSIONS: Mapping[str, str] = {
     "checks": "write",
     "metadata": "read",
 }
-APP_EVENTS: tuple[str, ...] = ("pull_request", "issue_comment", "pull_request_review_comment")
+APP_EVENTS: tuple[str, ...] = (
+    "pull_request", "issue_comment", "pull_request_review_comment",
+    # Resolving a finding's thread tells the bot never to raise that finding again.
+    "pull_request_review_thread",
+)
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 MAX_LISTED_FILES = 3_000
 MAX_COMPARE_FILES = 300

@@ -20,7 +20,7 @@ from bot.github import Comparison, GitHubApp, RawDiff, RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.model import PullContext, Reviewer, make_client
-from bot.render import Coverage, RunStats, render_check_summary, render_review_body, review_markers_in
+from bot.render import Coverage, RunStats, markers_in, render_check_summary, render_review_body, review_markers_in
 from bot.store import Store
 from bot.store_types import FindingRecord, Job, ReviewRecord
 
@@ -145,9 +145,14 @@ class _ConfigReader:
 async def handle_review_job(job: Job, context: AppContext) -> None:
     """Job handler for `review` jobs."""
     request = ReviewRequest.from_job(job)
+    services = Services.of(context)
     with log_context(job=job.id, repo=f"{request.owner}/{request.repo}", pr=request.number):
-        outcome = await run_review(request, Services.of(context))
+        outcome = await run_review(request, services)
         log.info("review job finished: %s %s", outcome.status, outcome.detail)
+        if not request.automatic:  # a command's review: say so when nothing was posted
+            from bot.command_jobs import reply_after_review  # that module imports this one
+
+            await reply_after_review(request, outcome, services)
 
 
 async def run_review(request: ReviewRequest, services: Services) -> Outcome:
@@ -258,6 +263,10 @@ async def _review_and_post(
 ) -> Outcome:
     store, settings = services.store, services.settings
     state = await store.get_pr_state(pr.full_name, pr.number)
+    if not request.full and state.last_reviewed_sha == pr.head_sha:
+        await gh.update_check_run(check_id, conclusion="success", title="Nothing new",
+                                  summary=f"{pr.head_sha[:12]} was reviewed already.")
+        return Outcome("silent", f"no new findings since {pr.head_sha[:12]}")
     scope = await _decide_scope(request, gh, pr, state.last_reviewed_sha)
     known = [_known(r) for r in await store.list_findings(pr.full_name, pr.number)]
     repo_url = f"{settings.web_url}/{pr.full_name}"
@@ -421,10 +430,23 @@ def _zero_usage() -> Usage:
     return Usage()
 
 
+async def handle_thread_job(job: Job, context: AppContext) -> None:
+    """A finding's thread was resolved (never raise it again) or unresolved (open again)."""
+    services = Services.of(context)
+    own = (await services.github.identity()).bot_login
+    state = FindingState.RESOLVED if job.payload.get("state") == "resolved" else FindingState.OPEN
+    for comment in job.payload.get("comments") or []:
+        if comment.get("author") != own:  # markers in other people's comments are not ours to trust
+            continue
+        for fingerprint in markers_in(str(comment.get("body") or "")):
+            await services.store.set_finding_state(job.full_name, job.pr, fingerprint, state.value)
+
+
 def register_handlers(registry: Any) -> None:
     """Install the pipeline's job handlers (called by `bot.jobs.build_registry`)."""
     from bot.command_jobs import handle_command_job, report_dead_job
 
     registry.register("review", handle_review_job)
     registry.register("command", handle_command_job)
+    registry.register("thread", handle_thread_job)
     registry.on_dead_letter(report_dead_job)

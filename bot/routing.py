@@ -142,6 +142,25 @@ def command_from_review_comment(payload: Payload) -> list[JobSpec]:
     return _comment_command(payload, _int(payload, "pull_request", "number"), "review_comment")
 
 
+def thread_state_changed(payload: Payload) -> list[JobSpec]:
+    """A person resolved or unresolved a review thread: the findings marked in its comments change state.
+
+    The comments travel in the job (authors and bodies); the handler trusts only the App's own comments.
+    """
+    thread = _get(payload, "thread")
+    comments = thread.get("comments") if isinstance(thread, Mapping) else None
+    if not isinstance(comments, list):
+        return []
+    state = "resolved" if payload.get("action") == "resolved" else "open"
+    kept = [
+        {"author": str((c.get("user") or {}).get("login") or ""), "body": str(c.get("body") or "")[:70_000]}
+        for c in comments[:100]
+        if isinstance(c, Mapping)
+    ]
+    return [_spec(payload, JobKind.THREAD, _int(payload, "pull_request", "number"), None,
+                  {"state": state, "comments": kept})]
+
+
 def ignore(payload: Payload) -> list[JobSpec]:
     """A known event the bot does not act on (logged and counted)."""
     return []
@@ -156,6 +175,8 @@ ROUTES: dict[tuple[str, str | None], RouteHandler] = {
     ("pull_request", "closed"): cancel_pull_request,
     ("issue_comment", "created"): command_from_issue_comment,
     ("pull_request_review_comment", "created"): command_from_review_comment,
+    ("pull_request_review_thread", "resolved"): thread_state_changed,
+    ("pull_request_review_thread", "unresolved"): thread_state_changed,
     ("installation", None): ignore,
     ("installation_repositories", None): ignore,
     ("github_app_authorization", None): ignore,

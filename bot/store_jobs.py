@@ -42,8 +42,10 @@ class JobsMixin:
     def _enqueue(self, conn: Connection, spec: JobSpec, delivery_id: str | None, now: float) -> int:
         if spec.kind == JobKind.REVIEW:
             queued = conn.execute(_QUEUED_REVIEW, {"key": spec.key}).first()
-            if queued is not None and queued.head_sha == spec.head_sha:
-                return int(queued.id)  # same head already queued: one job
+            # Same head already queued: one job, unless this one is a person's command, which carries what the
+            # automatic job lacks (full scope, the comment to answer) and so replaces it.
+            if queued is not None and queued.head_sha == spec.head_sha and not spec.trigger.startswith("command"):
+                return int(queued.id)
             if queued is not None:
                 self._set_state(conn, int(queued.id), JobState.SUPERSEDED, now)
         params = {

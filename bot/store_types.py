@@ -31,6 +31,7 @@ class JobKind(StrEnum):
     REVIEW = "review"
     COMMAND = "command"
     CANCEL = "cancel"
+    THREAD = "thread"  # a review thread was resolved or unresolved: update the findings it holds
 
 
 def pr_key(owner: str, repo: str, pr: int) -> str:

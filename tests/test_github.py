@@ -478,7 +478,8 @@ async def test_retry_policy_bounds_waits() -> None:
 def test_permissions_and_events_constants() -> None:
     assert dict(APP_PERMISSIONS) == {"pull_requests": "write", "contents": "read", "issues": "write",
                                      "checks": "write", "metadata": "read"}
-    assert APP_EVENTS == ("pull_request", "issue_comment", "pull_request_review_comment")
+    assert APP_EVENTS == ("pull_request", "issue_comment", "pull_request_review_comment",
+                          "pull_request_review_thread")
 
 
 def test_one_app_serves_successive_event_loops(github_settings: Settings, pull: FakePull) -> None:

@@ -339,3 +339,43 @@ async def test_push_that_rewrites_a_findings_lines_marks_it_outdated_and_says_so
     assert "Earlier findings whose lines this push touched: 1 changed" in second["body"]
     states = {r.title: r.state for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)}
     assert states["SQL injection"] == "outdated"
+
+
+async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    from bot.jobs import AppContext
+    from bot.review import handle_thread_job
+    from bot.routing import route
+
+    diff = git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW})
+    fake_github.add_pull(OWNER, REPO, diff, head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
+    await run_review(_request(), services)
+    [ours] = [c for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]
+    # Someone else's comment carrying our marker must change nothing.
+    forged = {"user": {"login": "mallory", "type": "User"}, "body": ours["body"]}
+    context = AppContext(services.settings, services.store, None, None,  # type: ignore[arg-type]
+                         github=services.github, model=services.model_client)
+
+    async def resolve(comments: list[dict[str, Any]]) -> list[str]:
+        payload = {
+            "action": "resolved", "installation": {"id": INSTALLATION}, "sender": {"login": "alice", "type": "User"},
+            "repository": {"name": REPO, "full_name": f"{OWNER}/{REPO}", "owner": {"login": OWNER}},
+            "pull_request": {"number": 1}, "thread": {"node_id": "T1", "comments": comments},
+        }
+        [spec] = route("pull_request_review_thread", payload).specs
+        await services.store.enqueue(spec)
+        job = await services.store.claim("test", 30, kinds=["thread"])
+        assert job is not None
+        await handle_thread_job(job, context)
+        return [r.state for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)]
+
+    assert await resolve([forged]) == ["open"]
+    assert await resolve([ours]) == ["resolved"]
+
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
+    outcome = await run_review(_request(job_id=2, trigger="command.full_review", full=True, comment_id=5), services)
+    assert outcome.status == "posted"
+    assert len([c for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]) == 1
+    assert "raised before not repeated (1 resolved earlier)" in _submitted(fake_github)[-1]["body"]
