@@ -180,6 +180,9 @@ class ReviewThread:
 class GitHubApp:
     """The App: JWT-authenticated calls and a factory of per-repository installation clients."""
 
+    # (method, status, rate-limit remaining, resource) after every answer: the app's metrics set it.
+    on_response: Callable[[str, int, int | None, str], None] | None = None
+
     def __init__(
         self,
         settings: Settings,
@@ -218,7 +221,18 @@ class GitHubApp:
             http_cache=False,
             auto_retry=False,
             async_transport=self._transport,
-            async_event_hooks={"request": [self._before_request]},
+            async_event_hooks={"request": [self._before_request], "response": [self._after_response]},
+        )
+
+    async def _after_response(self, response: httpx.Response) -> None:
+        if self.on_response is None:
+            return
+        remaining = response.headers.get("x-ratelimit-remaining")
+        self.on_response(
+            response.request.method,
+            response.status_code,
+            int(remaining) if remaining and remaining.isdigit() else None,
+            response.headers.get("x-ratelimit-resource", "core"),
         )
 
     async def _before_request(self, request: httpx.Request) -> None:

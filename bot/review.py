@@ -108,6 +108,8 @@ class Services:
         """Build the GitHub and Claude clients on first use and keep them on the context."""
         if context.github is None:
             context.github = GitHubApp(context.settings)
+            if context.metrics is not None:
+                context.github.on_response = context.metrics.github_call
         if context.model is None:
             context.model = make_client(context.settings)
         cache = context.extras.setdefault("org_config_cache", {})

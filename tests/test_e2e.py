@@ -116,6 +116,10 @@ def test_signed_pr_opened_webhook_ends_in_one_precise_review(
     assert len(fake_claude.requests) == 1
     log = (tmp_path / "serve.log").read_text()
     assert "422" not in log and "Traceback" not in log
+    metrics = httpx.get(f"{server}/metrics").text
+    assert 'bot_github_api_calls_total{method="POST",status="200"}' in metrics
+    assert 'bot_model_tokens_total{kind="input",model="claude-sonnet-5-5"}' in metrics
+    assert "bot_github_rate_limit_remaining" in metrics and "bot_model_cost_usd_total" in metrics
 
 
 def test_bot_sender_and_draft_create_no_review(
