@@ -379,3 +379,25 @@ async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
     assert outcome.status == "posted"
     assert len([c for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]) == 1
     assert "raised before not repeated (1 resolved earlier)" in _submitted(fake_github)[-1]["body"]
+
+
+async def test_crash_between_posting_and_recording_never_posts_a_second_review(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    from sqlalchemy import delete
+
+    from bot.tables import reviews
+
+    fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
+                         head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]))
+    assert (await run_review(_request(job_id=7), services)).status == "posted"
+    # The worker died after GitHub accepted the review but before the store recorded it.
+    async with services.store.engine.begin() as conn:
+        await conn.execute(delete(reviews))
+
+    retried = await run_review(_request(job_id=7, attempts=2), services)
+
+    assert retried.status == "duplicate" and "on GitHub" in retried.detail
+    assert len(_submitted(fake_github)) == 1
+    assert len(fake_claude.requests) == 1
