@@ -6,13 +6,13 @@ No GitHub I/O here: the App pipeline (`bot.review`) adds reading, memory and pos
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 from bot.budget import apply_budget, token_budget
 from bot.config import EffectiveConfig, instructions_for
-from bot.diff import Diff, FileDiff, anchor
+from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import Category, Finding, NotReviewed, Severity, Side
 from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
@@ -171,12 +171,27 @@ async def analyse(scope: Scope, reviewer: Reviewer, planned: Plan | None = None)
     decision = decide(items, scope.known, scope.changed_lines)
     placement = place(
         decision.post,
-        partial(anchor, scope.anchor_diff),
+        _anchor_fn(scope),
         min_severity=scope.min_severity,
         max_inline=scope.max_inline,
         repo_url=scope.repo_url,
     )
     return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled)
+
+
+def _anchor_fn(scope: Scope) -> Callable[[str, int, int, Side], Anchor | Unanchorable]:
+    """Anchor against the PR diff; on incremental runs LEFT lines cite the previous head, not the base: body."""
+    full = partial(anchor, scope.anchor_diff)
+    if scope.review_diff is scope.anchor_diff:
+        return full
+
+    def incremental(path: str, start: int, end: int, side: Side) -> Anchor | Unanchorable:
+        if side is Side.LEFT:
+            return Unanchorable(path, "cites a removed line of the previous push, which the pull request's diff "
+                                      "does not show")
+        return full(path, start, end, side)
+
+    return incremental
 
 
 def _unique(items: Sequence[NotReviewed]) -> list[NotReviewed]:

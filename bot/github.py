@@ -47,6 +47,7 @@ from bot.errors import (
     Unprocessable,
 )
 from bot.github_retry import Failure, RateLimit, RetryPolicy, WriteSpacer, classify
+from bot.sanitize import code_span
 from bot.settings import Settings
 
 T = TypeVar("T")
@@ -823,7 +824,7 @@ def _notes(title: str, comments: Sequence[InlineComment]) -> str:
     for c in comments:
         where = f"lines {c.start_line}–{c.line}" if c.start_line and c.start_line != c.line else f"line {c.line}"
         side = " (old side)" if str(c.side) == "LEFT" else ""
-        lines += [f"**`{c.path}`**, {where}{side}:", "", c.body, ""]
+        lines += [f"**{code_span(c.path)}**, {where}{side}:", "", c.body, ""]  # a PR's path may hold backticks
     lines.append("</details>")
     return "\n".join(lines)
 

@@ -13,16 +13,16 @@ from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, pl
 from bot.budget import daily_budget
 from bot.config import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
-from bot.domain import FindingState, InlineComment, NotReviewed, PullRequest, ReviewToPost, Severity, Side, Usage
+from bot.domain import FindingState, InlineComment, NotReviewed, PullRequest, ReviewToPost, Side, Usage
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
-from bot.findings import KnownFinding
 from bot.github import Comparison, GitHubApp, RawDiff, RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
+from bot.memory import known_findings, record_spend, remember_run
 from bot.model import PullContext, Reviewer, make_client
-from bot.render import Coverage, RunStats, markers_in, render_check_summary, render_review_body, review_markers_in
+from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
 from bot.store import Store
-from bot.store_types import FindingRecord, Job, ReviewRecord
+from bot.store_types import Job
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,9 @@ class ReviewRequest:
         """A webhook-triggered review (not a command)."""
         return not self.trigger.startswith("command")
 
-    @property
-    def dedupe_trigger(self) -> str:
-        """The exactly-once key's trigger: all automatic runs share one per head sha; each command has its own."""
-        return AUTOMATIC if self.automatic else f"command:{self.comment_id}"
+    def dedupe_trigger(self, base_sha: str) -> str:
+        """The exactly-once key's trigger: automatic runs share one per (head, base); each command has its own."""
+        return f"{AUTOMATIC}:{base_sha}" if self.automatic else f"command:{self.comment_id}"
 
     @classmethod
     def from_job(cls, job: Job) -> ReviewRequest:
@@ -76,7 +75,8 @@ class ReviewRequest:
             repo=str(p["repo"]),
             number=int(p["pr"]),
             trigger=str(p.get("trigger") or job.trigger),
-            full=bool(p.get("full")),
+            # A changed base branch changes the whole diff: review all of it.
+            full=bool(p.get("full")) or str(p.get("trigger") or job.trigger) == "pull_request.edited",
             comment_id=int(p["comment_id"]) if p.get("comment_id") is not None else None,
             comment_source=p.get("source"),
             attempts=job.attempts,
@@ -172,13 +172,18 @@ async def run_review(request: ReviewRequest, services: Services) -> Outcome:
     if skip:
         return Outcome("skipped", skip)
     repo_name = pr.full_name
-    if await services.store.review_exists(repo_name, pr.number, pr.head_sha, request.dedupe_trigger):
+    if await services.store.review_exists(repo_name, pr.number, pr.head_sha, request.dedupe_trigger(pr.base_sha)):
         return Outcome("duplicate", f"already reviewed {pr.head_sha[:12]}")
     if request.attempts > 1 and await _posted_before(gh, request, pr):
+        await services.store.set_last_reviewed_sha(repo_name, pr.number, pr.head_sha)
         return Outcome("duplicate", "found this job's review on GitHub")
+    state = await services.store.get_pr_state(repo_name, pr.number)
+    if not request.full and state.last_reviewed_sha == pr.head_sha:
+        # Nothing changed since the last review; the check run of that review stands (gate included).
+        return Outcome("silent", f"no new findings since {pr.head_sha[:12]}")
     check = await gh.create_check_run(pr.head_sha, CHECK_NAME, status="in_progress", title="Reviewing")
     try:
-        return await _review_and_post(request, services, gh, pr, effective, check.id)
+        return await _review_and_post(request, services, gh, pr, effective, check.id, state.last_reviewed_sha)
     except StaleHead:
         await gh.update_check_run(check.id, conclusion="neutral", title="Superseded",
                                   summary="The pull request's head moved during the review; the new head is reviewed.")
@@ -251,26 +256,26 @@ async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest,
     pr_diff = _diff_of(raw)
     if request.full or last is None or last == pr.head_sha:
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
-    comparison = await gh.compare(last, pr.head_sha)
+    try:
+        comparison = await gh.compare(last, pr.head_sha)
+    except (NotFound, Unprocessable):  # the old head is gone (force-push, fork): review everything
+        return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
     if comparison.status != "ahead":  # force-push or rebase: the old head is not an ancestor
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
     incremental = _diff_of(comparison)
-    return _Scope(incremental, pr_diff, last, (*raw.not_reviewed, *comparison.not_reviewed),
-                  changed_lines_of(incremental))
+    # Merging the base into the head brings the base's own changes into `last...head`: they are not this PR's.
+    in_pr = {f.path for f in pr_diff.files}
+    own = Diff(tuple(f for f in incremental.files if f.path in in_pr))
+    return _Scope(own, pr_diff, last, (*raw.not_reviewed, *comparison.not_reviewed), changed_lines_of(incremental))
 
 
 async def _review_and_post(
     request: ReviewRequest, services: Services, gh: RepoClient, pr: PullRequest, effective: EffectiveConfig,
-    check_id: int,
+    check_id: int, last_reviewed: str | None,
 ) -> Outcome:
     store, settings = services.store, services.settings
-    state = await store.get_pr_state(pr.full_name, pr.number)
-    if not request.full and state.last_reviewed_sha == pr.head_sha:
-        await gh.update_check_run(check_id, conclusion="success", title="Nothing new",
-                                  summary=f"{pr.head_sha[:12]} was reviewed already.")
-        return Outcome("silent", f"no new findings since {pr.head_sha[:12]}")
-    scope = await _decide_scope(request, gh, pr, state.last_reviewed_sha)
-    known = [_known(r) for r in await store.list_findings(pr.full_name, pr.number)]
+    scope = await _decide_scope(request, gh, pr, last_reviewed)
+    known = await known_findings(store, pr)
     repo_url = f"{settings.web_url}/{pr.full_name}"
     context = PullContext(repo=pr.full_name, title=pr.title, body=pr.body)
     analysis_scope = make_scope(
@@ -289,20 +294,21 @@ async def _review_and_post(
         services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
     not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
     coverage = Coverage(analysis.reviewed, _unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
-    await _mark_touched(store, pr, analysis)
     nothing_new = not analysis.placement.inline and not analysis.placement.unplaced
-    if nothing_new and scope.incremental_from is not None:
-        await _finish(store, gh, pr, request, analysis, effective, coverage, check_id, review_id=None)
+    failed = bool(analysis.outcome and analysis.outcome.failed)
+    if nothing_new and scope.incremental_from is not None and not failed:
+        await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=None)
         return Outcome("silent", f"no new findings since {scope.incremental_from[:12]}")
     current = await gh.get_pull(pr.number)
     if current.head_sha != pr.head_sha:
+        await record_spend(store, pr, request, analysis)  # the model was paid: count it against the budget
         raise StaleHead(f"head moved from {pr.head_sha[:12]} to {current.head_sha[:12]}")
     outcome = analysis.outcome
     body = render_review_body(
         inline=[item.finding for item, _ in analysis.placement.inline],
         unplaced=analysis.placement.unplaced,
         coverage=coverage,
-        stats=RunStats(outcome.usage, outcome.cost_usd, outcome.model) if outcome else RunStats(_zero_usage()),
+        stats=RunStats(outcome.usage, outcome.cost_usd, outcome.model) if outcome else RunStats(Usage()),
         job_id=request.job_id,
         below_threshold=[i.finding for i in analysis.placement.below_threshold],
         min_severity=effective.config.min_inline_severity,
@@ -315,7 +321,7 @@ async def _review_and_post(
         pr.number, ReviewToPost(pr.head_sha, body.text, comments),
         is_placeable=partial(_placeable, scope.anchor_diff), max_inline=effective.config.max_inline_comments,
     )
-    await _finish(store, gh, pr, request, analysis, effective, coverage, check_id, review_id=posted.id,
+    await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=posted.id,
                   omitted=frozenset(body.omitted))
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
 
@@ -336,49 +342,6 @@ def _placeable(diff: Diff, comment: InlineComment) -> bool:
     return isinstance(result, Anchor) and result.line == comment.line
 
 
-async def _finish(
-    store: Store, gh: RepoClient, pr: PullRequest, request: ReviewRequest, analysis: Analysis,
-    effective: EffectiveConfig, coverage: Coverage, check_id: int, *, review_id: int | None,
-    omitted: frozenset[str] = frozenset(),
-) -> None:
-    """Remember the run (review, findings, last head) and complete the check run."""
-    outcome = analysis.outcome
-    usage = outcome.usage if outcome else _zero_usage()
-    posted = [item for item in analysis.posted_findings if item.fingerprint not in omitted]
-    await store.upsert_findings([
-        FindingRecord(
-            repo=pr.full_name, pr=pr.number, fingerprint=item.fingerprint, path=item.finding.path,
-            line=item.finding.end_line, state=FindingState.OPEN.value, first_seen_sha=pr.head_sha,
-            last_seen_sha=pr.head_sha, severity=item.finding.severity.value,
-            category=item.finding.category.value, title=item.finding.title[:200],
-        )
-        for item in posted
-    ])
-    await store.record_review(ReviewRecord(
-        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger,
-        github_review_id=review_id, job_id=request.job_id, findings_count=len(posted),
-        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
-        cost_usd=outcome.cost_usd if outcome else 0.0, created_at=time.time(),
-    ))
-    await store.set_last_reviewed_sha(pr.full_name, pr.number, pr.head_sha)
-    open_findings = await store.list_findings(pr.full_name, pr.number, states=[FindingState.OPEN.value])
-    by_severity: dict[Severity, int] = {}
-    for record in open_findings:
-        if record.severity:
-            sev = Severity(record.severity)
-            by_severity[sev] = by_severity.get(sev, 0) + 1
-    gate = effective.config.gate
-    title, summary = render_check_summary(open_by_severity=by_severity, coverage=coverage, gate=gate)
-    if gate is not None and any(s.rank >= gate.rank for s in by_severity):
-        conclusion = "failure"
-    elif coverage.not_reviewed and any(n.reason.startswith(("model", "review failed")) for n in coverage.not_reviewed):
-        conclusion = "neutral"
-    else:
-        conclusion = "success"
-    await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)
-
-
 def _touched_notes(analysis: Analysis) -> list[str]:
     """One sentence about earlier findings whose lines this push changed or deleted."""
     touched = analysis.decision.touched
@@ -389,12 +352,6 @@ def _touched_notes(analysis: Analysis) -> list[str]:
     parts = [f"{changed} changed" if changed else "", f"{deleted} in deleted files" if deleted else ""]
     return [f"Earlier findings whose lines this push touched: {', '.join(p for p in parts if p)} "
             "(marked outdated; not raised again unless the problem is still there)."]
-
-
-async def _mark_touched(store: Store, pr: PullRequest, analysis: Analysis) -> None:
-    """Open findings whose lines this push changed or deleted become `outdated` (noted, not re-raised)."""
-    for touched in analysis.decision.touched:
-        await store.set_finding_state(pr.full_name, pr.number, touched.known.fingerprint, FindingState.OUTDATED.value)
 
 
 async def _report_config_problems(gh: RepoClient, number: int, effective: EffectiveConfig) -> None:
@@ -416,20 +373,11 @@ async def _close_check_quietly(gh: RepoClient, check_id: int) -> None:
         log.warning("could not close check run %s", check_id)
 
 
-def _known(record: FindingRecord) -> KnownFinding:
-    line = record.line or 0
-    return KnownFinding(record.fingerprint, FindingState(record.state), record.path, line, line, Side.RIGHT)
-
-
 def _unique_paths(items: tuple[NotReviewed, ...]) -> tuple[NotReviewed, ...]:
     seen: dict[str, NotReviewed] = {}
     for item in items:
         seen.setdefault(item.path, item)
     return tuple(seen.values())
-
-
-def _zero_usage() -> Usage:
-    return Usage()
 
 
 async def handle_thread_job(job: Job, context: AppContext) -> None:

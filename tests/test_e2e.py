@@ -122,15 +122,18 @@ def test_signed_pr_opened_webhook_ends_in_one_precise_review(
     assert "bot_github_rate_limit_remaining" in metrics and "bot_model_cost_usd_total" in metrics
 
 
-def test_bot_sender_and_draft_create_no_review(
+def test_bot_sender_and_draft_get_no_review_while_a_normal_pr_does(
     server: str, fake_github: FakeGitHub, fake_claude: FakeClaude
 ) -> None:
-    fake_github.add_pull("octo", "repo", git_diff({"a.py": OLD}, {"a.py": NEW}), number=2, head_sha=HEAD)
+    diff = git_diff({"a.py": OLD}, {"a.py": NEW})
+    fake_github.add_pull("octo", "repo", diff, number=2, head_sha=HEAD)
     assert _deliver(server, "pull_request", _opened(2, sender_type="Bot", sender_login="dependabot[bot]"),
-                    "e2e-bot") in (200, 202, 204)
-    fake_github.add_pull("octo", "repo", git_diff({"a.py": OLD}, {"a.py": NEW}), number=3, head_sha=HEAD,
-                         draft=True)
-    assert _deliver(server, "pull_request", _opened(3, draft=True), "e2e-draft") in (200, 202, 204)
-    time.sleep(3)
-    assert fake_claude.requests == []
+                    "e2e-bot") == 200  # acknowledged, no job
+    fake_github.add_pull("octo", "repo", diff, number=3, head_sha=HEAD, draft=True)
+    assert _deliver(server, "pull_request", _opened(3, draft=True), "e2e-draft") == 202  # job runs, then skips
+    # One worker takes jobs in order: once a later, normal PR is reviewed, the draft's job has run too.
+    fake_github.add_pull("octo", "repo", diff, number=4, head_sha=HEAD)
+    assert _deliver(server, "pull_request", _opened(4), "e2e-normal") == 202
+    assert _wait_for(lambda: any(r["state"] != "PENDING" for r in fake_github.reviews("octo", "repo", 4)))
+    assert len(fake_claude.requests) == 1
     assert fake_github.reviews("octo", "repo", 2) == [] and fake_github.reviews("octo", "repo", 3) == []

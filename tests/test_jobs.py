@@ -183,12 +183,12 @@ async def test_stale_head_is_superseded(context: AppContext) -> None:
 
 
 async def test_lease_is_renewed_while_working(context: AppContext, db_url: str) -> None:
-    settings = load_settings(database_url=db_url, job_lease_seconds=0.3)
+    settings = load_settings(database_url=db_url, job_lease_seconds=1.0)
     runs: list[int] = []
 
     async def slow(job: Job, ctx: AppContext) -> None:
         runs.append(job.id)
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(2.2)  # more than two leases: only renewal keeps the other pool from taking it
 
     registry = Registry({"review": slow})
     other_store = Store.from_url(to_async_database_url(db_url))
@@ -226,7 +226,7 @@ async def test_three_quick_pushes_end_in_one_run_of_the_last_head(db_url: str, r
     posted: list[str] = []
 
     async def pipeline(job: Job, ctx: AppContext) -> None:
-        await asyncio.sleep(0.2)  # the review takes a while ...
+        await asyncio.sleep(0.6)  # the review takes a while ...
         if job.head_sha != github_head["sha"]:  # ... and re-checks the head before posting
             raise StaleHead(f"{job.head_sha} is not the head")
         posted.append(job.head_sha or "")
@@ -273,7 +273,7 @@ async def test_two_worker_processes_handle_fifty_prs_exactly_once(
     store = handled_table
     ids = [await store.enqueue(review(pr)) for pr in range(1, 51)]
     env = child_env(DATABASE_URL=db_url, JOB_LEASE_SECONDS="5", DATA_DIR=str(tmp_path))
-    procs = [start_process(["-m", "tests.helpers_server", "worker", "--count", "2", "--sleep", "0.02"], env,
+    procs = [start_process(["-m", "tests.helpers_server", "worker", "--count", "2", "--sleep", "0.2"], env,
                            tmp_path / f"worker{i}.log") for i in range(2)]
     try:
         await wait_for(lambda: _count_is(store, 50), seconds=30)

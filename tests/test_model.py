@@ -297,7 +297,7 @@ async def test_deadline_is_enforced(fake_claude: FakeClaude, make_reviewer: Make
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         await make_reviewer(deadline_s=0.3).review(CONTEXT, _batches(3))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1.8  # well before the 2 s answer
 
 
 # -- concurrency, caching, accounting ----------------------------------------------------------------------
@@ -310,10 +310,10 @@ async def test_batches_run_concurrently_after_the_first(fake_claude: FakeClaude,
     outcome = await make_reviewer(concurrency=4).review(CONTEXT, _batches(8))
     wall = time.monotonic() - started
     assert outcome.calls == 8 and outcome.failed == ()
-    assert wall < 0.6 * 8 * latency  # 1 + ceil(7 / 4) rounds = 3 L, against 8 L sequentially
+    assert wall < 0.8 * 8 * latency  # 1 + ceil(7 / 4) rounds = 3 L, against 8 L sequentially
     arrivals = sorted(r.at for r in fake_claude.requests)
     assert arrivals[1] - arrivals[0] >= latency  # the first call completes alone: the cache is warm
-    assert arrivals[4] - arrivals[1] < latency / 2  # then four at once
+    assert arrivals[4] - arrivals[1] < latency * 0.75  # then four at once
     assert arrivals[5] - arrivals[1] >= latency  # never more than four in flight
     assert [b.index for b in outcome.batches] == list(range(8))
 

@@ -188,4 +188,4 @@ async def test_sqlite_intake_never_blocks_the_loop_on_a_locked_database(store: S
     accepted = await store.accept_delivery("d-locked", "pull_request", "opened", [review()])
     await tick
     blocker.close()
-    assert len(accepted.job_ids) == 1 and max(gaps) < 0.15
+    assert len(accepted.job_ids) == 1 and max(gaps) < 0.25  # the lock is held 0.3 s

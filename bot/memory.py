@@ -1,0 +1,106 @@
+"""What the bot remembers between runs of a pull request: reviews, findings, spend; and the check run's verdict."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from bot.analysis import Analysis
+from bot.domain import FindingState, PullRequest, Severity, Side, Usage
+from bot.findings import KnownFinding
+from bot.render import Coverage, check_conclusion, render_check_summary
+from bot.store import Store
+from bot.store_types import FindingRecord, ReviewRecord
+
+
+class RunRequest(Protocol):
+    """The parts of a review request the memory needs."""
+
+    @property
+    def job_id(self) -> int:
+        """The job running the review."""
+        ...
+
+    @property
+    def attempts(self) -> int:
+        """How many times the job has been claimed."""
+        ...
+
+    def dedupe_trigger(self, base_sha: str) -> str:
+        """The exactly-once key's trigger."""
+        ...
+
+
+class CheckRuns(Protocol):
+    """What completing the check run needs from the GitHub client."""
+
+    async def update_check_run(self, run_id: int, *, status: str | None = None, conclusion: str | None = None,
+                               title: str = "", summary: str = "") -> object:
+        """Update (and with a conclusion, complete) a check run."""
+        ...
+
+
+async def known_findings(store: Store, pr: PullRequest) -> list[KnownFinding]:
+    """Every finding stored for this pull request, as the dedupe logic sees them."""
+    return [
+        KnownFinding(r.fingerprint, FindingState(r.state), r.path, r.line or 0, r.line or 0, Side.RIGHT)
+        for r in await store.list_findings(pr.full_name, pr.number)
+    ]
+
+
+async def remember_run(
+    store: Store, gh: CheckRuns, pr: PullRequest, request: RunRequest, analysis: Analysis,
+    gate: Severity | None, coverage: Coverage, check_id: int, *, review_id: int | None,
+    omitted: frozenset[str] = frozenset(),
+) -> None:
+    """Record the run (findings, touched ones, the review, the last head) and complete the check run.
+
+    When a batch failed, the last reviewed head does not move, so the next run covers those changes again (its
+    findings memory keeps it from repeating what this run posted).
+    """
+    outcome = analysis.outcome
+    usage = outcome.usage if outcome else Usage()
+    failed = bool(outcome and outcome.failed)
+    posted = [item for item in analysis.posted_findings if item.fingerprint not in omitted]
+    await store.upsert_findings([
+        FindingRecord(
+            repo=pr.full_name, pr=pr.number, fingerprint=item.fingerprint, path=item.finding.path,
+            line=item.finding.end_line, state=FindingState.OPEN.value, first_seen_sha=pr.head_sha,
+            last_seen_sha=pr.head_sha, severity=item.finding.severity.value,
+            category=item.finding.category.value, title=item.finding.title[:200],
+        )
+        for item in posted
+    ])
+    for touched in analysis.decision.touched:
+        await store.set_finding_state(pr.full_name, pr.number, touched.known.fingerprint, FindingState.OUTDATED.value)
+    await store.record_review(ReviewRecord(
+        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger(pr.base_sha),
+        github_review_id=review_id, job_id=request.job_id, findings_count=len(posted),
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
+        cost_usd=outcome.cost_usd if outcome else 0.0, created_at=time.time(),
+    ))
+    if not failed:
+        await store.set_last_reviewed_sha(pr.full_name, pr.number, pr.head_sha)
+    by_severity: dict[Severity, int] = {}
+    for record in await store.list_findings(pr.full_name, pr.number, states=[FindingState.OPEN.value]):
+        if record.severity:
+            severity = Severity(record.severity)
+            by_severity[severity] = by_severity.get(severity, 0) + 1
+    title, summary = render_check_summary(open_by_severity=by_severity, coverage=coverage, gate=gate)
+    conclusion = check_conclusion(by_severity, gate, complete=not failed)
+    await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)
+
+
+async def record_spend(store: Store, pr: PullRequest, request: RunRequest, analysis: Analysis) -> None:
+    """Count a run's model cost against the daily budget even when nothing is posted (e.g. a stale head)."""
+    outcome = analysis.outcome
+    if outcome is None:
+        return
+    await store.record_review(ReviewRecord(
+        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=f"spent:{request.job_id}:{request.attempts}",
+        job_id=request.job_id, input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens,
+        cache_read_tokens=outcome.usage.cache_read_input_tokens,
+        cache_write_tokens=outcome.usage.cache_creation_input_tokens, cost_usd=outcome.cost_usd,
+        created_at=time.time(),
+    ))
