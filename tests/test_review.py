@@ -401,3 +401,59 @@ async def test_crash_between_posting_and_recording_never_posts_a_second_review(
     assert retried.status == "duplicate" and "on GitHub" in retried.detail
     assert len(_submitted(fake_github)) == 1
     assert len(fake_claude.requests) == 1
+
+
+async def test_a_failed_batch_makes_the_check_neutral_and_keeps_the_last_head(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
+                         head_sha=HEAD1, base_sha=BASE)
+    fake_claude.fail_next("invalid_json", times=5)
+
+    outcome = await run_review(_request(), services)
+
+    assert outcome.status == "posted"
+    [review] = _submitted(fake_github)
+    assert any("app/users.py" in ln and "model" in ln for ln in review["body"].splitlines())  # not reviewed, why
+    [check] = fake_github.check_runs.values()
+    assert check["conclusion"] == "neutral"
+    state = await services.store.get_pr_state(f"{OWNER}/{REPO}", 1)
+    assert state.last_reviewed_sha is None  # the next run covers these changes again
+
+
+async def test_merging_the_base_into_the_head_does_not_review_the_bases_changes(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    base = {"app/users.py": HANDLER_OLD, "lib/vendor.py": "V = 1\n"}
+    head1 = {"app/users.py": HANDLER_NEW, "lib/vendor.py": "V = 1\n"}
+    pr = fake_github.add_pull(OWNER, REPO, git_diff(base, head1), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[]))
+    await run_review(_request(), services)
+    # main moved lib/vendor.py; the author merged main into the branch and touched app/users.py again.
+    merged = {"app/users.py": HANDLER_NEW + "# retry\n", "lib/vendor.py": "V = 2\n"}
+    fake_github.push(pr, git_diff({**base, "lib/vendor.py": "V = 2\n"}, merged), HEAD2)
+    fake_github.set_compare(OWNER, REPO, HEAD1, HEAD2, status="ahead", diff_text=git_diff(head1, merged))
+    fake_claude.queue(Answer(findings=[]))
+
+    await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+
+    section = _diff_section(fake_claude.requests[-1])
+    assert "app/users.py" in section and "lib/vendor.py" not in section
+
+
+async def test_an_unreachable_previous_head_means_a_full_review_not_a_dead_job(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    before = {"app/users.py": HANDLER_OLD, "app/other.py": "x = 1\n"}
+    after = {"app/users.py": HANDLER_NEW, "app/other.py": "x = 2\n"}
+    pr = fake_github.add_pull(OWNER, REPO, git_diff(before, after), head_sha=HEAD1, base_sha=BASE)
+    fake_claude.queue(Answer(findings=[]))
+    await run_review(_request(), services)
+    fake_github.push(pr, git_diff(before, after), HEAD2)  # no compare defined: GitHub answers 404
+    fake_claude.queue(Answer(findings=[]))
+
+    outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+
+    assert outcome.status == "posted"
+    section = _diff_section(fake_claude.requests[-1])
+    assert "app/users.py" in section and "app/other.py" in section
