@@ -6,6 +6,7 @@ No GitHub I/O here: the App pipeline (`bot.review`) adds reading, memory and pos
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -164,10 +165,18 @@ async def analyse(scope: Scope, reviewer: Reviewer, planned: Plan | None = None)
     reviewed = tuple(f.path for f in files if f.path not in failed_paths)
     not_reviewed = [*not_reviewed, *_unique(failed)]
     findings = outcome.findings if outcome else ()
-    wanted = [f for f in findings if f.category in scope.categories]
     disabled = tuple(f for f in findings if f.category not in scope.categories)
+    # Sanitising and rendering model text is CPU work: off the event loop that answers webhooks.
+    decision, placement = await asyncio.to_thread(
+        decide_and_place, scope, [f for f in findings if f.category in scope.categories]
+    )
+    return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled)
+
+
+def decide_and_place(scope: Scope, findings: Sequence[Finding]) -> tuple[Decision, Placement]:
+    """Fingerprint findings by the code they cite, drop what was said before, and place the rest."""
     table = line_text_of(scope.anchor_diff)
-    items = fingerprint_all(wanted, lambda path, side, line: table.get((path, side, line)))
+    items = fingerprint_all(findings, lambda path, side, line: table.get((path, side, line)))
     decision = decide(items, scope.known, scope.changed_lines)
     placement = place(
         decision.post,
@@ -176,7 +185,7 @@ async def analyse(scope: Scope, reviewer: Reviewer, planned: Plan | None = None)
         max_inline=scope.max_inline,
         repo_url=scope.repo_url,
     )
-    return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled)
+    return decision, placement
 
 
 def _anchor_fn(scope: Scope) -> Callable[[str, int, int, Side], Anchor | Unanchorable]:

@@ -815,7 +815,9 @@ def _review_body(body: str, moved: Sequence[InlineComment], overflow: Sequence[I
     text = "\n\n".join(p for p in parts if p)
     if len(text) > MAX_REVIEW_BODY:
         note = "\n\n… (truncated: GitHub limits a review body to 65,536 characters)"
-        text = text[: MAX_REVIEW_BODY - len(note)] + note
+        # Cut at a paragraph break: a cut inside a code span could turn `@name` into a live mention.
+        cut = text.rfind("\n\n", 0, MAX_REVIEW_BODY - len(note))
+        text = text[: cut if cut > 0 else MAX_REVIEW_BODY - len(note)] + note
     return text
 
 

@@ -250,6 +250,11 @@ def make_client(settings: Settings, max_retry_wait_s: float = MAX_RETRY_WAIT_S) 
     )
 
 
+MAX_PATH_CHARS = 1_000
+MAX_TITLE_CHARS = 1_000
+MAX_TEXT_CHARS = 40_000
+
+
 class _FindingAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -275,16 +280,18 @@ class _FindingAnswer(BaseModel):
         return self
 
     def to_finding(self) -> Finding:
+        # Structured outputs cannot bound string lengths, so the boundary does: the sanitiser later caps far
+        # lower with a visible "(truncated)"; these limits only keep pathological answers from costing CPU.
         return Finding(
-            path=self.path,
+            path=self.path[:MAX_PATH_CHARS],
             start_line=self.start_line,
             end_line=self.end_line,
             side=Side.RIGHT if self.side == "right" else Side.LEFT,
             severity=self.severity,
             category=self.category,
-            title=self.title.strip(),
-            body=self.body.strip(),
-            suggestion=self.suggestion,
+            title=self.title.strip()[:MAX_TITLE_CHARS],
+            body=self.body.strip()[:MAX_TEXT_CHARS],
+            suggestion=self.suggestion[:MAX_TEXT_CHARS] if self.suggestion is not None else None,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from typing import Any
 
 from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, plan
 from bot.budget import daily_budget
+from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
 from bot.domain import FindingState, InlineComment, NotReviewed, PullRequest, ReviewToPost, Side, Usage
@@ -304,7 +306,8 @@ async def _review_and_post(
         await record_spend(store, pr, request, analysis)  # the model was paid: count it against the budget
         raise StaleHead(f"head moved from {pr.head_sha[:12]} to {current.head_sha[:12]}")
     outcome = analysis.outcome
-    body = render_review_body(
+    body = await asyncio.to_thread(partial(  # sanitising model text is CPU work: off the event loop
+        render_review_body,
         inline=[item.finding for item, _ in analysis.placement.inline],
         unplaced=analysis.placement.unplaced,
         coverage=coverage,
@@ -315,7 +318,7 @@ async def _review_and_post(
         suppressed=analysis.decision.suppressed_counts(),
         repo_url=repo_url,
         notes=_touched_notes(analysis),
-    )
+    ))
     comments = tuple(comment for _, comment in analysis.placement.inline)
     posted = await gh.post_review(
         pr.number, ReviewToPost(pr.head_sha, body.text, comments),
@@ -384,6 +387,15 @@ async def handle_thread_job(job: Job, context: AppContext) -> None:
     """A finding's thread was resolved (never raise it again) or unresolved (open again)."""
     services = Services.of(context)
     own = (await services.github.identity()).bot_login
+    installation, sender = job.installation_id, str(job.payload.get("sender") or "")
+    if installation is None or not sender:
+        return
+    # Only people who may merge decide that a finding is settled: otherwise a PR's author could resolve the
+    # bot's threads and turn the check-run gate green.
+    gh = services.github.for_repo(installation, job.owner, job.repo)
+    if await lookup_permission(gh, sender) not in ALLOWED_PERMISSIONS:
+        log.info("thread %s by %s ignored: no write access", job.payload.get("state"), sender)
+        return
     state = FindingState.RESOLVED if job.payload.get("state") == "resolved" else FindingState.OPEN
     for comment in job.payload.get("comments") or []:
         if comment.get("author") != own:  # markers in other people's comments are not ours to trust

@@ -157,8 +157,10 @@ def thread_state_changed(payload: Payload) -> list[JobSpec]:
         for c in comments[:100]
         if isinstance(c, Mapping)
     ]
+    sender = _get(payload, "sender")
+    login = str(sender.get("login") or "") if isinstance(sender, Mapping) else ""
     return [_spec(payload, JobKind.THREAD, _int(payload, "pull_request", "number"), None,
-                  {"state": state, "comments": kept})]
+                  {"state": state, "comments": kept, "sender": login})]
 
 
 def ignore(payload: Payload) -> list[JobSpec]:

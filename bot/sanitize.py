@@ -68,8 +68,9 @@ _TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/-]{16,}=*"), 0),
 )
 _ASSIGNMENT = re.compile(
-    r"(?i)(?<![A-Za-z0-9])(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
-    r"|private[_-]?key|credential|client[_-]?secret)[A-Za-z0-9_.-]*)"
+    # Bounded name parts: unbounded ones made matching quadratic on long `-----`/`a.a.a` runs (ReDoS).
+    r"(?i)(?<![A-Za-z0-9])(?P<key>[A-Za-z0-9_.-]{0,64}(?:password|passwd|pwd|secret|token|api[_-]?key"
+    r"|access[_-]?key|private[_-]?key|credential|client[_-]?secret)[A-Za-z0-9_.-]{0,64})"
     r"(?P<sep>[\"']?[ \t]*(?::=|=>|[:=])[ \t]*)"
     r"(?:(?P<q>[\"'])(?P<qv>[^\"'\n]{8,200})(?P=q)|(?P<uv>[^\s\"'`,;(){}\[\]<>]{8,})(?=[\s,;]|$))",
     re.M,
@@ -173,7 +174,7 @@ _PROSE = re.compile(
     r"|(?P<special>[<\[\]|])",
     re.I,
 )
-_TRAILING_PUNCT = re.compile(r"[.,:;!?'\")\]*_~]+$")
+_TRAILING_CHARS = ".,:;!?'\")]*_~"
 
 
 def _is_repo_url(url: str, repo_url: str) -> bool:
@@ -198,10 +199,11 @@ def _prose_token(m: re.Match[str], repo_url: str) -> str:
         return label
     if m.group("url2") is not None:
         url = text
-        trail = _TRAILING_PUNCT.search(url)
+        # rstrip, not a `[...]+$` search: that is quadratic on a long run of punctuation (ReDoS).
+        kept = url.rstrip(_TRAILING_CHARS)
         rest = ""
-        if trail:
-            url, rest = url[: trail.start()], url[trail.start() :]
+        if len(kept) < len(url):
+            url, rest = kept, url[len(kept) :]
             rest = _prose_segment(rest, repo_url)
         if _is_repo_url(url, repo_url):
             return url + rest

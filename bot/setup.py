@@ -43,6 +43,7 @@ _PEM_CHARS = re.compile(r"[A-Za-z0-9+/= \r\n-]+")
 _UNSAFE_ENV_VALUE = re.compile(r"[\s\"'#\\$`]")
 _LOCAL_NAMES = ("localhost", "localhost.localdomain")
 _FLY_ENV = "FLY_APP_NAME"
+TOKEN_COOKIE = "senior_review_setup"  # noqa: S105 - a cookie name, not a secret
 
 
 class SetupError(Exception):
@@ -389,6 +390,20 @@ class _Flow:
     settings: Settings
     signer: StateSigner
     environ: Mapping[str, str]
+    token: str
+
+    def authorised(self, request: Request) -> bool:
+        """The setup token, from `?token=` or the cookie it sets: without it, whoever reaches a fresh server
+        first could register *their* App on it and have it review their code on the operator's API key."""
+        given = request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def with_cookie(self, request: Request, response: Response) -> Response:
+        """Remember the token in this browser (HttpOnly, SameSite=Lax: GitHub's redirect back still carries it)."""
+        if request.query_params.get("token"):
+            response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="lax",
+                                secure=request.url.scheme == "https", max_age=3600)
+        return response
 
     def bases(self, request: Request) -> tuple[str, str]:
         request_base = str(request.base_url).rstrip("/")
@@ -398,7 +413,9 @@ class _Flow:
     async def index(self, request: Request) -> Response:
         if credentials_present(self.settings):
             return _refused(self.settings)
-        return self._index(request)
+        if not self.authorised(request):
+            return _token_needed()
+        return self.with_cookie(request, self._index(request))
 
     def _index(self, request: Request, org: str = "", error: str | None = None) -> HTMLResponse:
         public, redirect = self.bases(request)
@@ -417,6 +434,8 @@ class _Flow:
     async def organization(self, request: Request) -> Response:
         if credentials_present(self.settings):
             return _refused(self.settings)
+        if not self.authorised(request):
+            return _token_needed()
         org = request.query_params.get("org", "").strip()
         if not is_github_login(org):
             return self._index(request, org, "Not a GitHub organization name: letters, digits and single hyphens.")
@@ -435,6 +454,8 @@ class _Flow:
     async def callback(self, request: Request) -> Response:
         if credentials_present(self.settings):
             return _refused(self.settings)
+        if not self.authorised(request):
+            return _token_needed()
         if not self.signer.check(request.query_params.get("state")):
             body = (
                 "<p>The <code>state</code> value is missing, wrong or older than an hour, so this server did not "
@@ -516,16 +537,34 @@ def _success_html(credentials: AppCredentials, path: Path, fly_app: str | None) 
     return body
 
 
+def _token_needed() -> HTMLResponse:
+    body = (
+        "<p>Setting up this server needs its setup token. Open the address printed in the server's log "
+        "(<code>…/?token=…</code>), or set <code>SETUP_TOKEN</code> and open <code>/?token=</code> with it.</p>"
+    )
+    return _page("Setup token needed", body, status=403, referrer="no-referrer")
+
+
 def setup_routes(
     settings: Settings,
     *,
     environ: Mapping[str, str] | None = None,
     signer: StateSigner | None = None,
+    token: str | None = None,
 ) -> list[BaseRoute]:
-    """Routes of the setup flow (`/`, `/setup/organization`, `/setup/callback`); none once fully configured."""
+    """Routes of the setup flow (`/`, `/setup/organization`, `/setup/callback`); none once fully configured.
+
+    The flow is gated by a setup token: `SETUP_TOKEN`, else a random one printed to the log once.
+    """
     if not settings.missing_app_settings:
         return []
-    flow = _Flow(settings, signer or StateSigner(), os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    if token is None:
+        token = environ.get("SETUP_TOKEN") or secrets.token_urlsafe(18)
+        if not environ.get("SETUP_TOKEN"):
+            # Only the operator reads the server's log: it is how they prove they own this fresh server.
+            log.warning("setup mode: open this server's address with /?token=%s to register the GitHub App", token)
+    flow = _Flow(settings, signer or StateSigner(), environ, token)
     routes: Sequence[BaseRoute] = (
         Route("/", flow.index, methods=["GET"], name="setup"),
         Route("/setup/organization", flow.organization, methods=["GET"], name="setup_organization"),

@@ -358,9 +358,12 @@ async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
     context = AppContext(services.settings, services.store, None, None,  # type: ignore[arg-type]
                          github=services.github, model=services.model_client)
 
-    async def resolve(comments: list[dict[str, Any]]) -> list[str]:
+    fake_github.set_permission(OWNER, REPO, "maintainer", "maintain")
+    fake_github.set_permission(OWNER, REPO, "author", "read")
+
+    async def resolve(comments: list[dict[str, Any]], sender: str = "maintainer") -> list[str]:
         payload = {
-            "action": "resolved", "installation": {"id": INSTALLATION}, "sender": {"login": "alice", "type": "User"},
+            "action": "resolved", "installation": {"id": INSTALLATION}, "sender": {"login": sender, "type": "User"},
             "repository": {"name": REPO, "full_name": f"{OWNER}/{REPO}", "owner": {"login": OWNER}},
             "pull_request": {"number": 1}, "thread": {"node_id": "T1", "comments": comments},
         }
@@ -372,6 +375,7 @@ async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
         return [r.state for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)]
 
     assert await resolve([forged]) == ["open"]
+    assert await resolve([ours], sender="author") == ["open"]  # the PR's author cannot settle the gate
     assert await resolve([ours]) == ["resolved"]
 
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))

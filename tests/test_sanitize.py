@@ -367,3 +367,26 @@ def test_bot_command_split_across_lines_is_defused() -> None:
 def test_mentions_chained_without_spaces_do_not_ping() -> None:
     out = sanitize_markdown("@alice@bob@carol", REPO)
     assert not active_mentions(out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["-" * 40_000, "a." * 20_000, "_" * 40_000, "http://a" + "." * 40_000 + "a", "x_password" * 4_000],
+)
+def test_pathological_model_text_is_sanitised_in_linear_time(text: str) -> None:
+    """These took minutes before the key and URL-trailer patterns were bounded (quadratic backtracking)."""
+    import time
+
+    from bot.sanitize import sanitize_code, sanitize_markdown
+
+    # Compare against a tenth of the input: linear work grows ~10x, quadratic ~100x.
+    small = text[: len(text) // 10]
+    started = time.perf_counter()
+    sanitize_markdown(small)
+    sanitize_code(small)
+    base = time.perf_counter() - started
+    started = time.perf_counter()
+    sanitize_markdown(text)
+    sanitize_code(text)
+    full = time.perf_counter() - started
+    assert full < max(40 * base, 0.5), (base, full)

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from bot.github import APP_EVENTS, APP_PERMISSIONS
 from bot.settings import Settings, load_settings
 from bot.setup import (
+    TOKEN_COOKIE,
     AppCredentials,
     StateSigner,
     credentials_path,
@@ -74,10 +75,16 @@ def state_of(action: str) -> str:
     return state
 
 
+SETUP_TOKEN = "operator-setup-token"
+
+
 def make_client(settings: Settings, base_url: str = "http://testserver", **kwargs: Any) -> TestClient:
-    """A client for an app with only the setup routes (as bot/app.py mounts them while unconfigured)."""
+    """A client for an app with only the setup routes, holding the setup token's cookie as the operator would."""
     kwargs.setdefault("environ", {})
-    return TestClient(Starlette(routes=setup_routes(settings, **kwargs)), base_url=base_url)
+    kwargs.setdefault("token", SETUP_TOKEN)
+    client = TestClient(Starlette(routes=setup_routes(settings, **kwargs)), base_url=base_url)
+    client.cookies.set(TOKEN_COOKIE, SETUP_TOKEN)
+    return client
 
 
 @pytest.fixture
@@ -367,3 +374,17 @@ def test_pages_escape_and_forbid_framing(client: TestClient) -> None:
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_without_the_setup_token_nobody_can_start_or_finish_a_registration(unconfigured: Settings) -> None:
+    stranger = make_client(unconfigured)
+    stranger.cookies.clear()
+    assert stranger.get("/").status_code == 403
+    assert stranger.get("/setup/organization", params={"org": "acme"}).status_code == 403
+    assert stranger.get("/setup/callback", params={"code": CODE, "state": "x"}).status_code == 403
+    operator = make_client(unconfigured)
+    operator.cookies.clear()
+    first = operator.get("/", params={"token": SETUP_TOKEN})
+    assert first.status_code == 200 and TOKEN_COOKIE in first.headers.get("set-cookie", "")
+    assert operator.get("/").status_code == 200  # the cookie carries the token from then on
+    assert stranger.get("/", params={"token": "guess"}).status_code == 403
