@@ -63,7 +63,7 @@ async def webhook(request: Request) -> Response:
     runtime = _runtime(request)
     context = await runtime.wait(READY_WAIT_SECONDS)
     if context is None:
-        return JSONResponse({"error": runtime.error or "starting; redeliver later"}, status_code=503)
+        return JSONResponse({"error": _public(runtime.error) or "starting; redeliver later"}, status_code=503)
     from bot.webhook import handle_webhook
 
     return await handle_webhook(request, context)
@@ -80,7 +80,7 @@ async def readyz(request: Request) -> Response:
 
     runtime = _runtime(request)
     if runtime.context is None or not runtime.ready.is_set():
-        return JSONResponse({"ready": False, "reason": runtime.error or "starting"}, status_code=503)
+        return JSONResponse({"ready": False, "reason": _public(runtime.error) or "starting"}, status_code=503)
     try:
         current = await runtime.context.store.migrations_current()
     except (SQLAlchemyError, OSError) as exc:
@@ -103,6 +103,13 @@ async def metrics(request: Request) -> Response:
     except (SQLAlchemyError, OSError) as exc:
         log.warning("metrics: job counts unavailable: %s", exc.__class__.__name__)
     return Response(context.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+
+def _public(error: str | None) -> str | None:
+    """What callers may see of a start-up error: its kind, never its text (which can name hosts and users)."""
+    if error is None:
+        return None
+    return error.split(":", 1)[0] + " (details in the server log)"
 
 
 def extra_routes(settings: Settings) -> list[BaseRoute]:

@@ -16,6 +16,7 @@ from bot.github import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader
+from bot.sanitize import sanitize_inline
 from bot.store_types import Job, JobKind, JobSpec
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ async def report_dead_job(job: Job, reason: str, context: AppContext) -> None:
     services = Services.of(context)
     gh = services.github.for_repo(installation, job.owner, job.repo)
     slug = (await services.github.identity()).slug
-    summary = (f"The review failed {job.attempts} times and was given up: {reason[:500]}. "
+    summary = (f"The review failed {job.attempts} times and was given up: {sanitize_inline(reason[:500])}. "
                f"Comment `@{slug} review` to try again.")
     if job.head_sha:
         run = await gh.create_check_run(job.head_sha, CHECK_NAME, status="completed", conclusion="failure",
