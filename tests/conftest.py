@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fakes.github_fixtures", "tests.fakes.claude_fixtures", "tests.helpers_db"]
+pytest_plugins = [
+    "tests.fakes.github_fixtures",
+    "tests.fakes.claude_fixtures",
+    "tests.helpers_db",
+    "tests.fakes.pipeline_fixtures",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"

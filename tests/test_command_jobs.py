@@ -7,24 +7,17 @@ field names are the ones production writes), queued and claimed from the store, 
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import anthropic
 import pytest
 import yaml
 
 from bot.command_jobs import CommandRequest, handle_command_job, reply_after_review
 from bot.commands import CommandKind, rate_limited_text
 from bot.errors import GitHubUnavailable
-from bot.github import GitHubApp
-from bot.jobs import AppContext, Registry
-from bot.metrics import Metrics
+from bot.jobs import AppContext
 from bot.review import ReviewRequest, Services, handle_review_job, run_review
 from bot.routing import route
-from bot.settings import load_settings
 from bot.store import Store
 from bot.store_types import Job, JobKind, JobSpec, JobState, pr_key
 from tests.fakes.claude import Answer, FakeClaude, finding
@@ -49,37 +42,14 @@ ALL_COMMANDS = ["review", "full review", "pause", "resume", "help", "config"]
 
 
 @pytest.fixture
-async def context(
-    fake_github: FakeGitHub, fake_claude: FakeClaude, rsa_private_key_pem: str, tmp_path: Path, sqlite_template: Path
-) -> AsyncIterator[AppContext]:
-    """An AppContext as the workers build it, with the real clients pointed at the fakes, and one open PR."""
-    settings = load_settings(
-        github_api_url=fake_github.url,
-        github_app_id=1,
-        github_app_private_key=rsa_private_key_pem,
-        github_webhook_secret="secret",
-        github_max_wait_seconds=2.0,
-        github_request_retries=2,
-        anthropic_api_key=fake_claude.api_key,
-        anthropic_base_url=fake_claude.base_url,
-        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-    )
-    shutil.copy(sqlite_template, tmp_path / "bot.sqlite3")  # migrated once per session
-    store = Store.from_settings(settings)
-    ctx = AppContext(settings, store, Metrics(), Registry())
-    ctx.github = GitHubApp(settings, write_interval=0, backoff_base=0.01)
-    ctx.model = anthropic.AsyncAnthropic(api_key=fake_claude.api_key, base_url=fake_claude.base_url, max_retries=0)
+def context(app_context: AppContext, fake_github: FakeGitHub) -> AppContext:
+    """The workers' context (see tests/fakes/pipeline_fixtures.py) and one open PR with known permissions."""
     fake_github.add_pull(OWNER, REPO, git_diff(BEFORE, AFTER), head_sha=HEAD1, base_sha=BASE, author=AUTHOR)
     fake_github.set_permission(OWNER, REPO, WRITER, "write")
     fake_github.set_permission(OWNER, REPO, "boss", "admin")
     fake_github.set_permission(OWNER, REPO, READER, "read")
     fake_github.set_permission(OWNER, REPO, AUTHOR, "read")
-    try:
-        yield ctx
-    finally:
-        await ctx.model.close()
-        await ctx.github.aclose()
-        await store.close()
+    return app_context
 
 
 # ---------------------------------------------------------------- helpers

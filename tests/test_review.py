@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import anthropic
 import pytest
 
-from bot.github import GitHubApp
+from bot.jobs import AppContext
 from bot.review import CHECK_NAME, ReviewRequest, Services, run_review
-from bot.settings import load_settings
-from bot.store import Store
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub
@@ -37,30 +32,9 @@ def _files(n: int, *, changed: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @pytest.fixture
-async def services(
-    fake_github: FakeGitHub, fake_claude: FakeClaude, rsa_private_key_pem: str, tmp_path: Path
-) -> AsyncIterator[Services]:
+def services(app_context: AppContext) -> Services:
     """Real GitHubApp, AsyncAnthropic and SQLite store, all pointed at the loopback fakes."""
-    settings = load_settings(
-        github_api_url=fake_github.url,
-        github_app_id=1,
-        github_app_private_key=rsa_private_key_pem,
-        github_webhook_secret="secret",
-        github_max_wait_seconds=2.0,
-        anthropic_api_key=fake_claude.api_key,
-        anthropic_base_url=fake_claude.base_url,
-        database_url=f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-    )
-    store = Store.from_settings(settings)
-    await store.migrate()
-    github = GitHubApp(settings, write_interval=0, backoff_base=0.01)
-    client = anthropic.AsyncAnthropic(api_key=fake_claude.api_key, base_url=fake_claude.base_url, max_retries=0)
-    try:
-        yield Services(settings, store, github, client)
-    finally:
-        await client.close()
-        await github.aclose()
-        await store.close()
+    return Services.of(app_context)
 
 
 def _request(job_id: int = 1, trigger: str = "pull_request.opened", **kw: Any) -> ReviewRequest:
