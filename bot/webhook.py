@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -20,11 +21,20 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 SIGNATURE_PREFIX = "sha256="
-UNVERIFIED = frozenset({"setup_mode", "too_large", "disconnected", "bad_signature"})
+UNVERIFIED = frozenset({"setup_mode", "too_large", "disconnected", "bad_signature", "busy"})
+
+
+SMALL_BODY_BYTES = 1024 * 1024  # nearly every real delivery; larger ones are read LARGE_BODY_SLOTS at a time
+LARGE_BODY_SLOTS = 4
+LARGE_BODY_WAIT_SECONDS = 5.0
 
 
 class BodyTooLarge(Exception):
     """The request body exceeded MAX_BODY_BYTES."""
+
+
+class BodyBusy(Exception):
+    """Too many large bodies are being read at once; GitHub should redeliver later."""
 
 
 def sign(secret: str | bytes, body: bytes) -> str:
@@ -53,6 +63,22 @@ async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _read_body(request: Request, context: AppContext) -> bytes:
+    """Read the body; large ones (still unverified) a few at a time, so strangers cannot exhaust memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= SMALL_BODY_BYTES:
+        return await read_capped(request)
+    slots: asyncio.Semaphore = context.extras.setdefault("large_body_slots", asyncio.Semaphore(LARGE_BODY_SLOTS))
+    try:
+        await asyncio.wait_for(slots.acquire(), timeout=LARGE_BODY_WAIT_SECONDS)
+    except TimeoutError:
+        raise BodyBusy from None
+    try:
+        return await read_capped(request)
+    finally:
+        slots.release()
 
 
 def _answer(status: int, **body: Any) -> Response:
@@ -89,9 +115,11 @@ async def _intake(
     if missing or secret is None:
         return 503, "setup_mode", {"error": "setup mode: missing " + ", ".join(missing)}
     try:
-        body = await read_capped(request)
+        body = await _read_body(request, context)
     except BodyTooLarge:
         return 413, "too_large", {"error": f"payload over {MAX_BODY_BYTES} bytes"}
+    except BodyBusy:
+        return 503, "busy", {"error": "too many large deliveries at once; redeliver later"}
     except ClientDisconnect:
         return 400, "disconnected", {"error": "client disconnected"}
     if not signature_ok(secret.get_secret_value(), body, request.headers.get("x-hub-signature-256")):

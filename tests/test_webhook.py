@@ -98,6 +98,25 @@ async def test_oversize_is_413(app: App) -> None:
     assert response.status_code == 413 and await context.store.list_jobs() == []
 
 
+async def test_large_unverified_bodies_are_read_a_few_at_a_time(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import bot.webhook as webhook
+
+    client, context = app
+    monkeypatch.setattr(webhook, "LARGE_BODY_WAIT_SECONDS", 0.2)
+    slots = context.extras.setdefault("large_body_slots", asyncio.Semaphore(webhook.LARGE_BODY_SLOTS))
+    for _ in range(webhook.LARGE_BODY_SLOTS):  # every slot taken by slow uploads
+        await slots.acquire()
+    large = dumps(pr_payload(padding=webhook.SMALL_BODY_BYTES + 1))
+    busy = await post(client, "pull_request", large)
+    assert busy.status_code == 503 and await context.store.list_jobs() == []
+    small = dumps(pr_payload(number=2))
+    assert (await post(client, "pull_request", small)).status_code == 202  # small deliveries never wait
+    slots.release()
+    assert (await post(client, "pull_request", large)).status_code == 202
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b"\xff\xfe"])
 async def test_malformed_json_is_400(app: App, body: bytes) -> None:
     client, _ = app

@@ -6,8 +6,20 @@ Where each behaviour comes from (Anthropic's public docs and the installed SDK, 
   `anthropic-version` (`_constants.ANTHROPIC_API_VERSION`); the API answers 401 `authentication_error`
   without a valid key. `x-api-key` (the header curl examples use) is accepted too.
 - Errors: every error body is `{"type": "error", "error": {"type": ..., "message": ...}}` with
-  `invalid_request_error` (400), `authentication_error` (401), `rate_limit_error` (429, with `retry-after`),
-  `api_error` (500) and `overloaded_error` (529) ("Errors", platform.claude.com/docs/en/api/errors).
+  `invalid_request_error` (400), `authentication_error` (401), `not_found_error` (404),
+  `request_too_large` (413), `rate_limit_error` (429, with `retry-after`), `api_error` (500) and
+  `overloaded_error` (529) ("Errors", platform.claude.com/docs/en/api/errors).
+- Unknown model: a `model` the API does not serve is answered 404 `not_found_error` with the message
+  `model: <name>` ("Errors": 404 not_found_error, "the requested resource was not found"). Here a model is
+  known when it is in `fake.known_models` (default `KNOWN_MODELS`: every model this project prices).
+- Context window: a prompt over the model's context window is answered 400 `invalid_request_error`
+  "prompt is too long: N tokens > M maximum"; a prompt that fits but leaves less than `max_tokens` for the
+  answer is answered 400 "input length and `max_tokens` exceed context limit: N + K > M, decrease input
+  length or `max_tokens` and try again" (both messages as the API sends them, e.g. anthropics/claude-code
+  issue 12186 and docker/docker-agent issue 569; "Context windows", build-with-claude/context-windows: the
+  API validates input plus `max_tokens` against the window instead of truncating). Here N counts the fake's
+  tokens (`len(text) // 4` per block) over tools, system and messages, and M is `fake.context_window`.
+  The checks run before any queued fault is taken.
 - Structured outputs: `output_config.format = {"type": "json_schema", "schema": ...}` makes the answer one
   text block holding JSON that matches the schema; every object in the schema must set
   `additionalProperties: false`, and numeric/string constraints (`minimum`, `maxLength`, `pattern`, ...) are
@@ -40,8 +52,11 @@ Test controls (all thread-safe; the server runs in another thread):
                                   `Answer(latency=...)` sets it for one answer
     fake.fail_next(kind, times=1, retry_after=None)
                                   kinds: "rate_limit" (429), "overloaded" (529), "server_error" (500),
-                                  "refusal", "max_tokens", "invalid_json"; a faulted request does not
-                                  consume a scripted answer
+                                  "too_long" (400 "prompt is too long: N tokens > N-1 maximum", N the
+                                  request's tokens), "request_too_large" (413), "refusal", "max_tokens",
+                                  "invalid_json"; a faulted request does not consume a scripted answer
+    fake.known_models             the models answered; any other is 404 (a set: add, remove or replace)
+    fake.context_window = 1000    tokens (input + max_tokens) a request may use; default CONTEXT_WINDOW
     fake.requests                 every request received, as `Recorded(headers, json, at)`, rejected ones too
     fake.usages                   the `usage` of every answered request, in answer order
     fake.reset()                  back to a fresh state (the fixture does it between tests)
@@ -70,11 +85,18 @@ from tests.fakes.loopback import serve_on_loopback
 API_KEY = "sk-ant-fake-test-key"
 MIN_CACHEABLE_TOKENS = 1024
 MAX_OUTPUT_TOKENS = 128_000
-FAULT_KINDS = ("rate_limit", "overloaded", "server_error", "refusal", "max_tokens", "invalid_json")
+CONTEXT_WINDOW = 200_000
+KNOWN_MODELS = frozenset({"claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-4-5"})
+FAULT_KINDS = (
+    "rate_limit", "overloaded", "server_error", "too_long", "request_too_large", "refusal", "max_tokens",
+    "invalid_json",
+)
 _HTTP_FAULTS = {
     "rate_limit": (429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit"),
     "overloaded": (529, "overloaded_error", "Overloaded"),
     "server_error": (500, "api_error", "Internal server error"),
+    "too_long": (400, "invalid_request_error", "prompt is too long: {tokens} tokens > {below} maximum"),
+    "request_too_large": (413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
 }
 _TOP_LEVEL_KEYS = frozenset(
     {
@@ -155,6 +177,8 @@ class FakeClaude:
     min_cacheable_tokens: int = MIN_CACHEABLE_TOKENS
     base_url: str = ""
     latency: float = 0.0
+    context_window: int = CONTEXT_WINDOW
+    known_models: set[str] = field(default_factory=lambda: set(KNOWN_MODELS))
     default: Answer = field(default_factory=Answer)
     requests: list[Recorded] = field(default_factory=list)
     usages: list[dict[str, int]] = field(default_factory=list)
@@ -178,7 +202,7 @@ class FakeClaude:
             self._faults.append(_Fault(kind, times, retry_after))
 
     def reset(self) -> None:
-        """Forget requests, scripts, faults, cache and latency."""
+        """Forget requests, scripts, faults, cache and latency; restore the known models and context window."""
         with self._lock:
             self.requests.clear()
             self.usages.clear()
@@ -188,6 +212,8 @@ class FakeClaude:
             self.latency = 0.0
             self.default = Answer()
             self.min_cacheable_tokens = MIN_CACHEABLE_TOKENS
+            self.context_window = CONTEXT_WINDOW
+            self.known_models = set(KNOWN_MODELS)
 
     @property
     def app(self) -> Starlette:
@@ -213,10 +239,17 @@ class FakeClaude:
             _validate(body)
         except BadRequest as exc:
             return _error(400, "invalid_request_error", str(exc))
+        if body["model"] not in self.known_models:
+            return _error(404, "not_found_error", f"model: {body['model']}")
+        tokens = sum(_tokens(b.get("text", "")) for b in _blocks(body))
+        too_long = _context_error(tokens, int(body["max_tokens"]), self.context_window)
+        if too_long is not None:
+            return _error(400, "invalid_request_error", too_long)
         fault = self._take_fault()
         if fault is not None and fault.kind in _HTTP_FAULTS:
             await asyncio.sleep(self.latency / 10)
             status, kind, message = _HTTP_FAULTS[fault.kind]
+            message = message.format(tokens=tokens, below=tokens - 1)
             extra = {} if fault.retry_after is None else {"retry-after": _fmt_seconds(fault.retry_after)}
             return _error(status, kind, message, extra)
         try:
@@ -373,6 +406,18 @@ def _cap_output(text: str, stop_reason: str, max_tokens: int) -> tuple[str, str]
     if _tokens(text) > max_tokens:
         return text[: max_tokens * 4], "max_tokens"
     return text, stop_reason
+
+
+def _context_error(tokens: int, max_tokens: int, window: int) -> str | None:
+    """The API's 400 message when `tokens` of input plus `max_tokens` of output do not fit `window`, else None."""
+    if tokens > window:
+        return f"prompt is too long: {tokens} tokens > {window} maximum"
+    if tokens + max_tokens > window:
+        return (
+            f"input length and `max_tokens` exceed context limit: {tokens} + {max_tokens} > {window}, "
+            "decrease input length or `max_tokens` and try again"
+        )
+    return None
 
 
 def _tokens(text: str) -> int:
