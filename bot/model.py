@@ -500,9 +500,14 @@ class Reviewer:
             retry_at = time.time() + (wait if wait is not None else MAX_RETRY_WAIT_S)
             raise ModelUnavailable(f"model API still answering {status} after retries", retry_at=retry_at) from None
         message = _error_message(exc)
-        too_long = status == 413 or "too long" in message.lower()
+        too_long = status == 413 or any(marker in message.lower() for marker in _TOO_LONG_MARKERS)
         reason = f"the model API rejected the request ({status}): {message}"
         return _Attempt(_failed(batch, reason, Usage()), retry_smaller=too_long)
+
+
+# The API's 400 texts for a request over the context window: the input alone ("prompt is too long: N tokens >
+# M maximum"), or input plus max_tokens ("input length and `max_tokens` exceed context limit: N + K > M, ...").
+_TOO_LONG_MARKERS: Final = ("too long", "exceed context limit")
 
 
 def reviewer_from_settings(

@@ -11,7 +11,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.fakes.claude import Answer, FakeClaude, finding
+from tests.fakes.claude import CONTEXT_WINDOW, KNOWN_MODELS, Answer, FakeClaude, finding
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -124,6 +124,115 @@ async def test_schema_objects_must_forbid_additional_properties(fake_claude_clie
         await fake_claude_client.messages.create(
             **_params(output_config={"format": {"type": "json_schema", "schema": schema}})
         )
+
+
+# -- models and the context window -----------------------------------------------------------------------------
+
+
+def _input_tokens(params: dict[str, Any]) -> int:
+    """The fake's count: len(text) // 4 per block over system and messages."""
+    system = params["system"]
+    texts = [system] if isinstance(system, str) else [b["text"] for b in system]
+    for message in params["messages"]:
+        content = message["content"]
+        texts += [content] if isinstance(content, str) else [b["text"] for b in content]
+    return sum(max(1, len(t) // 4) for t in texts if t)
+
+
+def test_defaults_know_the_priced_models_and_a_200k_window(fake_claude: FakeClaude) -> None:
+    from bot.model import DEFAULT_PRICES
+
+    assert set(DEFAULT_PRICES) <= KNOWN_MODELS == fake_claude.known_models
+    assert fake_claude.context_window == CONTEXT_WINDOW == 200_000
+
+
+async def test_unknown_model_is_404_not_found_error(fake_claude: FakeClaude, fake_claude_client: Any) -> None:
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        await fake_claude_client.messages.create(**_params(model="claude-sonnet-9-9"))
+    assert caught.value.status_code == 404
+    assert caught.value.body["type"] == "error"  # type: ignore[index]
+    assert caught.value.body["error"] == {"type": "not_found_error", "message": "model: claude-sonnet-9-9"}  # type: ignore[index]
+    assert len(fake_claude.requests) == 1 and fake_claude.usages == []
+
+
+async def test_known_models_can_be_changed_and_reset_restores_them(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    fake_claude.known_models = {"claude-test-1"}
+    assert (await fake_claude_client.messages.create(**_params(model="claude-test-1"))).model == "claude-test-1"
+    with pytest.raises(anthropic.NotFoundError):
+        await fake_claude_client.messages.create(**_params(model="claude-sonnet-5-5"))
+    fake_claude.known_models.add("claude-sonnet-5-5")
+    await fake_claude_client.messages.create(**_params(model="claude-sonnet-5-5"))
+    fake_claude.reset()
+    assert fake_claude.known_models == set(KNOWN_MODELS)
+
+
+async def test_unknown_model_is_404_when_streaming_too(fake_claude: FakeClaude, fake_claude_client: Any) -> None:
+    fake_claude.known_models.discard("claude-sonnet-5-5")
+    with pytest.raises(anthropic.NotFoundError):
+        async with fake_claude_client.messages.stream(**_params()) as stream:
+            await stream.get_final_message()
+
+
+async def test_prompt_over_the_context_window_is_400_prompt_too_long(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    tokens = _input_tokens(_params())
+    fake_claude.context_window = tokens - 1
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await fake_claude_client.messages.create(**_params())
+    assert caught.value.body["error"] == {  # type: ignore[index]
+        "type": "invalid_request_error", "message": f"prompt is too long: {tokens} tokens > {tokens - 1} maximum",
+    }
+    assert fake_claude.usages == []
+
+
+async def test_input_plus_max_tokens_over_the_window_is_400(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    tokens = _input_tokens(_params())
+    fake_claude.context_window = tokens + 1024  # exactly fits input + max_tokens
+    await fake_claude_client.messages.create(**_params(max_tokens=1024))
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        await fake_claude_client.messages.create(**_params(max_tokens=1025))
+    assert caught.value.body["error"]["message"] == (  # type: ignore[index]
+        f"input length and `max_tokens` exceed context limit: {tokens} + 1025 > {tokens + 1024}, "
+        "decrease input length or `max_tokens` and try again"
+    )
+
+
+async def test_context_window_applies_to_streams_and_before_faults(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    fake_claude.context_window = 100
+    fake_claude.fail_next("refusal")
+    with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):
+        async with fake_claude_client.messages.stream(**_params()) as stream:
+            await stream.get_final_message()
+    fake_claude.context_window = CONTEXT_WINDOW
+    refused = await fake_claude_client.messages.create(**_params())
+    assert refused.stop_reason == "refusal"  # the rejected request did not take the queued fault
+
+
+async def test_too_long_fault_is_400_and_request_too_large_is_413(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    fake_claude.queue({"summary": "scripted", "findings": []})
+    fake_claude.fail_next("too_long")
+    fake_claude.fail_next("request_too_large")
+    tokens = _input_tokens(_params())
+    with pytest.raises(anthropic.BadRequestError) as too_long:
+        await fake_claude_client.messages.create(**_params())
+    assert too_long.value.body["error"] == {  # type: ignore[index]
+        "type": "invalid_request_error", "message": f"prompt is too long: {tokens} tokens > {tokens - 1} maximum",
+    }
+    with pytest.raises(anthropic.APIStatusError) as too_large:
+        await fake_claude_client.messages.create(**_params())
+    assert too_large.value.status_code == 413
+    assert too_large.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+    after = await fake_claude_client.messages.create(**_params())
+    assert json.loads(after.content[0].text)["summary"] == "scripted"
 
 
 def test_too_many_cache_breakpoints_is_400(fake_claude: FakeClaude) -> None:

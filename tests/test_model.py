@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain import Category, Severity, Side, Usage
+from bot.domain import Category, NotReviewed, Severity, Side, Usage
 from bot.errors import ConfigError, DeadlineExceeded, ModelUnavailable
 from bot.model import (
     DEFAULT_PRICES,
@@ -292,12 +292,123 @@ async def test_rejected_key_is_a_config_error(fake_claude: FakeClaude) -> None:
         await Reviewer(make_client(settings), "claude-sonnet-5-5").review(CONTEXT, [TWO_FILES])
 
 
+@pytest.mark.parametrize(
+    ("model", "prices"),
+    [("claude-sonnet-5-5", None), ("claude-sonnet-9-9", {"claude-sonnet-9-9": Price(3.0, 15.0)})],
+    ids=["retired", "priced-but-unknown"],
+)
+async def test_unknown_model_is_a_config_error_naming_review_model(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, model: str, prices: dict[str, Price] | None
+) -> None:
+    fake_claude.known_models.discard("claude-sonnet-5-5")
+    with pytest.raises(ConfigError, match=rf"REVIEW_MODEL: .*{re.escape(repr(model))}.*\(404\)"):
+        await make_reviewer(max_retries=2, model=model, prices=prices).review(CONTEXT, _batches(3))
+    assert len(fake_claude.requests) == 1  # 404 is not retried, and the other batches never start
+    assert fake_claude.requests[0].json["model"] == model
+
+
 async def test_deadline_is_enforced(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
     fake_claude.latency = 2.0
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         await make_reviewer(deadline_s=0.3).review(CONTEXT, _batches(3))
     assert time.monotonic() - started < 1.8  # well before the 2 s answer
+
+
+# -- the context window ----------------------------------------------------------------------------------------
+
+# Two files of about 1,000 fake tokens each, so that either half is ~1,000 tokens smaller than the whole.
+BIG_TWO_FILES = BatchInput(
+    0,
+    "app/api.py\n" + "".join(f"{i:3} + api_{i} = 'x' * 80  # {'a' * 60}\n" for i in range(1, 41))
+    + "app/db.py\n" + "".join(f"{i:3} + db_{i} = 'y' * 80  # {'d' * 60}\n" for i in range(1, 41)),
+    ("app/api.py", "app/db.py"),
+)
+SMALL_ANSWER_TOKENS = 500
+
+
+def _request_tokens(request: dict[str, Any]) -> int:
+    """The fake's input count for a recorded request: len(text) // 4 per system and message block."""
+    blocks = [*request["system"], *(b for m in request["messages"] for b in m["content"])]
+    return sum(max(1, len(b["text"]) // 4) for b in blocks)
+
+
+async def _full_request_tokens(fake_claude: FakeClaude, make_reviewer: MakeReviewer, batch: BatchInput) -> int:
+    """Input tokens of the one request reviewing `batch` (nonces are fixed-length, so sizes repeat)."""
+    await make_reviewer(max_tokens=SMALL_ANSWER_TOKENS).review(CONTEXT, [batch])
+    tokens = _request_tokens(fake_claude.requests[0].json)
+    fake_claude.reset()
+    return tokens
+
+
+async def test_prompt_over_the_context_window_is_retried_in_halves(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer
+) -> None:
+    full = await _full_request_tokens(fake_claude, make_reviewer, BIG_TWO_FILES)
+    fake_claude.context_window = full - 1
+    fake_claude.queue([finding("app/api.py", 1)], [finding("app/db.py", 2)])
+    outcome = await make_reviewer(max_tokens=SMALL_ANSWER_TOKENS).review(CONTEXT, [BIG_TWO_FILES])
+
+    sizes = [_request_tokens(r.json) for r in fake_claude.requests]
+    assert len(sizes) == 3 and sizes[0] == full
+    assert all(size + SMALL_ANSWER_TOKENS <= full - 1 for size in sizes[1:])
+    texts = [r.json["messages"][0]["content"][0]["text"] for r in fake_claude.requests[1:]]
+    assert "api_40 =" in texts[0] and "db_1 =" not in texts[0]
+    assert "db_1 =" in texts[1] and "api_40 =" not in texts[1]
+    assert outcome.failed == () and outcome.not_reviewed == ()
+    assert [b.files for b in outcome.batches] == [("app/api.py",), ("app/db.py",)]
+    assert [(f.path, f.start_line) for f in outcome.findings] == [("app/api.py", 1), ("app/db.py", 2)]
+    assert outcome.calls == 2  # `calls` counts answered calls; the rejected one cost nothing
+    assert len(fake_claude.usages) == 2
+    assert outcome.usage == sum((Usage(**u) for u in fake_claude.usages), Usage())
+
+
+@pytest.mark.parametrize(("kind", "status"), [("too_long", 400), ("request_too_large", 413)])
+async def test_too_long_or_too_large_rejection_is_retried_in_halves(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, kind: str, status: int
+) -> None:
+    fake_claude.fail_next(kind)
+    fake_claude.queue([finding("app/api.py", 1)], [finding("app/db.py", 2)])
+    outcome = await make_reviewer().review(CONTEXT, [TWO_FILES])
+    assert len(fake_claude.requests) == 3 and outcome.calls == 2
+    assert outcome.failed == ()
+    assert [(f.path, f.start_line) for f in outcome.findings] == [("app/api.py", 1), ("app/db.py", 2)]
+
+
+async def test_input_plus_max_tokens_over_the_window_is_retried_in_halves(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer
+) -> None:
+    full = await _full_request_tokens(fake_claude, make_reviewer, BIG_TWO_FILES)
+    fake_claude.context_window = full + SMALL_ANSWER_TOKENS - 1  # the input fits, the answer's room does not
+    outcome = await make_reviewer(max_tokens=SMALL_ANSWER_TOKENS).review(CONTEXT, [BIG_TWO_FILES])
+    assert len(fake_claude.requests) == 3
+    assert outcome.failed == ()
+
+
+async def test_unsplittable_batch_over_the_window_is_not_reviewed(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer
+) -> None:
+    batch = BatchInput(4, "big.py  1 + " + "z" * 8_000, ("big.py",))  # one line: split_batch cannot cut it
+    full = await _full_request_tokens(fake_claude, make_reviewer, batch)
+    fake_claude.context_window = full - 1
+    outcome = await make_reviewer(max_tokens=SMALL_ANSWER_TOKENS).review(CONTEXT, [batch])
+    assert len(fake_claude.requests) == 1  # no retry: there are no halves
+    reason = f"the model API rejected the request (400): prompt is too long: {full} tokens > {full - 1} maximum"
+    [only] = outcome.batches
+    assert (only.index, only.files, only.findings, only.error) == (4, ("big.py",), (), reason)
+    assert outcome.not_reviewed == (NotReviewed("big.py", reason),)
+    assert (outcome.calls, outcome.usage, outcome.cost_usd) == (0, Usage(), 0.0)
+
+
+async def test_halves_still_over_the_window_are_not_reviewed(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer
+) -> None:
+    fake_claude.context_window = 100  # the system prompt alone is over it
+    outcome = await make_reviewer(max_tokens=SMALL_ANSWER_TOKENS).review(CONTEXT, [BIG_TWO_FILES])
+    assert len(fake_claude.requests) == 3 and outcome.calls == 0  # one retry in halves, no further splitting
+    assert [b.files for b in outcome.failed] == [("app/api.py",), ("app/db.py",)]
+    assert all("prompt is too long" in (b.error or "") for b in outcome.failed)
+    assert [n.path for n in outcome.not_reviewed] == ["app/api.py", "app/db.py"]
 
 
 # -- concurrency, caching, accounting ----------------------------------------------------------------------

@@ -9,17 +9,19 @@ Where each behaviour comes from (Anthropic's public docs and the installed SDK, 
   `invalid_request_error` (400), `authentication_error` (401), `not_found_error` (404),
   `request_too_large` (413), `rate_limit_error` (429, with `retry-after`), `api_error` (500) and
   `overloaded_error` (529) ("Errors", platform.claude.com/docs/en/api/errors).
-- Unknown model: a `model` the API does not serve is answered 404 `not_found_error` with the message
-  `model: <name>` ("Errors": 404 not_found_error, "the requested resource was not found"). Here a model is
-  known when it is in `fake.known_models` (default `KNOWN_MODELS`: every model this project prices).
-- Context window: a prompt over the model's context window is answered 400 `invalid_request_error`
-  "prompt is too long: N tokens > M maximum"; a prompt that fits but leaves less than `max_tokens` for the
-  answer is answered 400 "input length and `max_tokens` exceed context limit: N + K > M, decrease input
-  length or `max_tokens` and try again" (both messages as the API sends them, e.g. anthropics/claude-code
-  issue 12186 and docker/docker-agent issue 569; "Context windows", build-with-claude/context-windows: the
-  API validates input plus `max_tokens` against the window instead of truncating). Here N counts the fake's
-  tokens (`len(text) // 4` per block) over tools, system and messages, and M is `fake.context_window`.
-  The checks run before any queued fault is taken.
+- Unknown model: a `model` the API does not serve is answered 404 `not_found_error` ("Errors": 404
+  not_found_error, the requested resource was not found, which is what an unknown or retired model id
+  gets); the message here is `model: <name>`. A model is known when it is in `fake.known_models` (default
+  `KNOWN_MODELS`: the three models this project prices and its tests use).
+- Context window: the API checks input plus `max_tokens` against the model's context window and answers
+  400 `invalid_request_error` instead of truncating: "prompt is too long: N tokens > M maximum" when the
+  input alone is over, else "input length and `max_tokens` exceed context limit: N + K > M, decrease input
+  length or `max_tokens` and try again" (both texts as the API returns them in public reports, e.g.
+  anthropics/claude-code issue 12186 and docker/docker-agent issue 569). Here N is the fake's token count
+  (`len(text) // 4` per block) over tools, system and messages, K is `max_tokens` and M is
+  `fake.context_window`. These checks (and the model check) run before a queued fault is taken.
+- 413 `request_too_large`: the API's answer to a request body over its byte limit (32 MB for Messages);
+  only as the fault "request_too_large" here.
 - Structured outputs: `output_config.format = {"type": "json_schema", "schema": ...}` makes the answer one
   text block holding JSON that matches the schema; every object in the schema must set
   `additionalProperties: false`, and numeric/string constraints (`minimum`, `maxLength`, `pattern`, ...) are
@@ -239,19 +241,20 @@ class FakeClaude:
             _validate(body)
         except BadRequest as exc:
             return _error(400, "invalid_request_error", str(exc))
-        if body["model"] not in self.known_models:
+        with self._lock:
+            known, window = body["model"] in self.known_models, self.context_window
+        if not known:
             return _error(404, "not_found_error", f"model: {body['model']}")
         tokens = sum(_tokens(b.get("text", "")) for b in _blocks(body))
-        too_long = _context_error(tokens, int(body["max_tokens"]), self.context_window)
+        too_long = _context_error(tokens, int(body["max_tokens"]), window)
         if too_long is not None:
             return _error(400, "invalid_request_error", too_long)
         fault = self._take_fault()
         if fault is not None and fault.kind in _HTTP_FAULTS:
             await asyncio.sleep(self.latency / 10)
-            status, kind, message = _HTTP_FAULTS[fault.kind]
-            message = message.format(tokens=tokens, below=tokens - 1)
+            status, kind, template = _HTTP_FAULTS[fault.kind]
             extra = {} if fault.retry_after is None else {"retry-after": _fmt_seconds(fault.retry_after)}
-            return _error(status, kind, message, extra)
+            return _error(status, kind, template.format(tokens=tokens, below=tokens - 1), extra)
         try:
             # A model fault answers with the default text (cut or broken) and leaves the scripted queue alone.
             answer = self.default if fault is not None else self._take_answer(body)

@@ -3,7 +3,8 @@
 Fixtures:
     fake_claude          a `FakeClaude`, reset for each test: `.base_url`, `.api_key`, `.queue(...)`,
                          `.fail_next(kind, times, retry_after)`, `.latency`, `.requests`, `.usages`,
-                         `.min_cacheable_tokens`, `.default`.
+                         `.min_cacheable_tokens`, `.default`, `.known_models` (others: 404),
+                         `.context_window` (over it: 400 "prompt is too long").
     fake_claude_client   an `anthropic.AsyncAnthropic` pointed at it (max_retries=0: a test opts in to retries).
 """
 
