@@ -20,7 +20,6 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -46,8 +45,42 @@ from bot.errors import (
     TooLarge,
     Unprocessable,
 )
+from bot.github_payloads import (  # re-exported: callers import results from bot.github
+    AppIdentity as AppIdentity,
+)
+from bot.github_payloads import (
+    CheckRun as CheckRun,
+)
+from bot.github_payloads import (
+    Comparison as Comparison,
+)
+from bot.github_payloads import (
+    IssueComment as IssueComment,
+)
+from bot.github_payloads import (
+    PostedReview as PostedReview,
+)
+from bot.github_payloads import (
+    RawDiff as RawDiff,
+)
+from bot.github_payloads import (
+    Review as Review,
+)
+from bot.github_payloads import (
+    ReviewComment as ReviewComment,
+)
+from bot.github_payloads import (
+    ReviewThread as ReviewThread,
+)
+from bot.github_payloads import (
+    check_run_of,
+    comment_json,
+    login_of,
+    missing_patches,
+    review_body,
+    review_comment_of,
+)
 from bot.github_retry import Failure, RateLimit, RetryPolicy, WriteSpacer, classify
-from bot.sanitize import code_span
 from bot.settings import Settings
 
 T = TypeVar("T")
@@ -67,115 +100,8 @@ APP_EVENTS: tuple[str, ...] = (
 DIFF_MEDIA_TYPE = "application/vnd.github.diff"
 MAX_LISTED_FILES = 3_000
 MAX_COMPARE_FILES = 300
-MAX_REVIEW_BODY = 65_536
 DEFAULT_MAX_INLINE = 25
 USER_AGENT = "senior-review"
-
-
-@dataclass(frozen=True, slots=True)
-class AppIdentity:
-    """The App as GitHub knows it: `slug` is the @-mention name, `id` marks the bot's own comments."""
-
-    id: int
-    slug: str
-    name: str
-
-    @property
-    def bot_login(self) -> str:
-        """The login of the App's bot user (`slug[bot]`)."""
-        return f"{self.slug}[bot]"
-
-
-@dataclass(frozen=True, slots=True)
-class RawDiff:
-    """A pull request's diff: the unified text, or (diff too large) the files API entries."""
-
-    text: str | None
-    file_entries: tuple[Mapping[str, Any], ...] | None = None
-    not_reviewed: tuple[NotReviewed, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """`base...head`: GitHub's status (ahead, behind, diverged, identical), counts and the diff."""
-
-    status: str
-    ahead_by: int
-    behind_by: int
-    diff_text: str | None
-    file_entries: tuple[Mapping[str, Any], ...] | None = None
-    not_reviewed: tuple[NotReviewed, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Review:
-    """A submitted or pending review."""
-
-    id: int
-    author: str
-    state: str
-    body: str
-    commit_id: str
-    is_own: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewComment:
-    """A review (inline) comment; `is_own` when the bot wrote it."""
-
-    id: int
-    path: str
-    line: int | None
-    side: str | None
-    start_line: int | None
-    body: str
-    author: str
-    in_reply_to_id: int | None
-    review_id: int | None
-    commit_id: str
-    is_own: bool
-
-
-@dataclass(frozen=True, slots=True)
-class IssueComment:
-    """A conversation comment on the pull request."""
-
-    id: int
-    body: str
-    author: str
-    is_own: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PostedReview:
-    """What `post_review` achieved: the review id, the inline comments placed and those moved to the body."""
-
-    id: int
-    html_url: str
-    inline: tuple[InlineComment, ...]
-    moved_to_body: tuple[InlineComment, ...]
-    overflow: tuple[InlineComment, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRun:
-    """A check run created by the bot."""
-
-    id: int
-    head_sha: str
-    name: str
-    status: str
-    conclusion: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewThread:
-    """A review thread (GraphQL), identified by its node id; `comment_ids` in thread order."""
-
-    id: str
-    is_resolved: bool
-    viewer_can_resolve: bool
-    comment_ids: tuple[int, ...]
 
 
 class GitHubApp:
@@ -513,7 +439,7 @@ class RepoClient:
         except TooLarge:
             entries = await self._paginate(f"pulls/{number}/files", "list files", MAX_LISTED_FILES)
         pull = await self._get(f"pulls/{number}", "get pull") if len(entries) >= MAX_LISTED_FILES else None
-        return RawDiff(None, tuple(entries), _missing_patches(entries, pull))
+        return RawDiff(None, tuple(entries), missing_patches(entries, pull))
 
     async def compare(self, base: str, head: str) -> Comparison:
         """`base...head`: status and counts (JSON), and for `ahead` the changes: the JSON's own per-file patches
@@ -530,7 +456,7 @@ class RepoClient:
             text = await self._get(basehead, "compare diff", accept=DIFF_MEDIA_TYPE)
             return Comparison(status, ahead, behind, str(text))
         except TooLarge:
-            notes = _missing_patches(files, None)
+            notes = missing_patches(files, None)
             if len(files) >= MAX_COMPARE_FILES:
                 notes += (NotReviewed("*", f"GitHub lists at most {MAX_COMPARE_FILES} files of a comparison"),)
             return Comparison(status, ahead, behind, None, tuple(files), notes)
@@ -550,22 +476,22 @@ class RepoClient:
         """Every review of the pull request (the bot's own flagged)."""
         own = await self._own_login()
         return tuple(
-            Review(int(r["id"]), _login(r), str(r.get("state") or ""), str(r.get("body") or ""),
-                   str(r.get("commit_id") or ""), _login(r) == own)
+            Review(int(r["id"]), login_of(r), str(r.get("state") or ""), str(r.get("body") or ""),
+                   str(r.get("commit_id") or ""), login_of(r) == own)
             for r in await self._paginate(f"pulls/{number}/reviews", "list reviews")
         )
 
     async def list_review_comments(self, number: int) -> tuple[ReviewComment, ...]:
         """Every review comment of the pull request (for dedupe; the bot's own flagged by its bot login)."""
         own = await self._own_login()
-        return tuple(_review_comment(c, own) for c in await self._paginate(f"pulls/{number}/comments", "comments"))
+        return tuple(review_comment_of(c, own) for c in await self._paginate(f"pulls/{number}/comments", "comments"))
 
     async def list_issue_comments(self, number: int) -> tuple[IssueComment, ...]:
         """The pull request's conversation comments (the bot's own flagged by App id or bot login)."""
         me = await self.app.identity()
         return tuple(
-            IssueComment(int(c["id"]), str(c.get("body") or ""), _login(c),
-                         (c.get("performed_via_github_app") or {}).get("id") == me.id or _login(c) == me.bot_login)
+            IssueComment(int(c["id"]), str(c.get("body") or ""), login_of(c),
+                         (c.get("performed_via_github_app") or {}).get("id") == me.id or login_of(c) == me.bot_login)
             for c in await self._paginate(f"issues/{number}/comments", "issue comments")
         )
 
@@ -613,9 +539,9 @@ class RepoClient:
         self, number: int, review: ReviewToPost, inline: Sequence[InlineComment], moved: Sequence[InlineComment],
         overflow: Sequence[InlineComment],
     ) -> PostedReview:
-        body = _review_body(review.body, moved, overflow)
+        body = review_body(review.body, moved, overflow)
         payload = {"commit_id": review.commit_id, "event": "COMMENT", "body": body,
-                   "comments": [_comment_json(c) for c in inline]}
+                   "comments": [comment_json(c) for c in inline]}
         data = await self._create_review(number, payload, body)
         return PostedReview(int(data["id"]), str(data.get("html_url") or ""), tuple(inline), tuple(moved),
                             tuple(overflow))
@@ -645,7 +571,7 @@ class RepoClient:
         rejected: list[InlineComment] = []
 
         async def accepted(group: Sequence[InlineComment]) -> bool:
-            payload = {"commit_id": commit_id, "comments": [_comment_json(c) for c in group]}
+            payload = {"commit_id": commit_id, "comments": [comment_json(c) for c in group]}
             try:
                 data = await self._write("POST", f"pulls/{number}/reviews", "probe comments", payload)
             except Unprocessable:
@@ -669,12 +595,12 @@ class RepoClient:
     async def create_issue_comment(self, number: int, body: str) -> IssueComment:
         """Add a conversation comment to the pull request."""
         data = await self._write("POST", f"issues/{number}/comments", "create comment", {"body": body})
-        return IssueComment(int(data["id"]), str(data["body"]), _login(data), True)
+        return IssueComment(int(data["id"]), str(data["body"]), login_of(data), True)
 
     async def update_issue_comment(self, comment_id: int, body: str) -> IssueComment:
         """Edit a conversation comment in place."""
         data = await self._write("PATCH", f"issues/comments/{comment_id}", "update comment", {"body": body})
-        return IssueComment(int(data["id"]), str(data["body"]), _login(data), True)
+        return IssueComment(int(data["id"]), str(data["body"]), login_of(data), True)
 
     async def upsert_issue_comment(self, number: int, body: str, marker: str) -> IssueComment:
         """Update the bot's comment containing `marker` (hidden HTML comment), or create it."""
@@ -704,7 +630,7 @@ class RepoClient:
             if not root:
                 raise
             data = await self._write("POST", f"pulls/{number}/comments/{root}/replies", "reply", {"body": body})
-        return _review_comment(data, _login(data))
+        return review_comment_of(data, login_of(data))
 
     async def create_check_run(
         self, head_sha: str, name: str, *, status: str = "in_progress", conclusion: str | None = None,
@@ -718,7 +644,7 @@ class RepoClient:
             payload["output"] = {"title": title or name, "summary": summary or title}
         if details_url:
             payload["details_url"] = details_url
-        return _check_run(await self._write("POST", "check-runs", "create check run", payload))
+        return check_run_of(await self._write("POST", "check-runs", "create check run", payload))
 
     async def update_check_run(
         self, run_id: int, *, status: str | None = None, conclusion: str | None = None, title: str = "",
@@ -732,7 +658,7 @@ class RepoClient:
             payload.update(status="completed", conclusion=conclusion)
         if title or summary:
             payload["output"] = {"title": title or "Review", "summary": summary or title}
-        return _check_run(await self._write("PATCH", f"check-runs/{run_id}", "update check run", payload))
+        return check_run_of(await self._write("PATCH", f"check-runs/{run_id}", "update check run", payload))
 
     # ------------------------------------------------------------ GraphQL
 
@@ -794,64 +720,3 @@ def _raise_if_stale(exc: Unprocessable, commit_id: str) -> None:
     """A 422 about the commit means the head moved: the newer job reviews the new head."""
     if any("commit" in str(e).lower() for e in exc.errors) or "commit" in str(exc).lower():
         raise StaleHead(f"GitHub rejected commit {commit_id[:12]}: {exc.errors or exc}") from exc
-
-
-def _comment_json(comment: InlineComment) -> dict[str, Any]:
-    data: dict[str, Any] = {"path": comment.path, "line": comment.line, "side": str(comment.side),
-                            "body": comment.body}
-    if comment.start_line is not None and comment.start_line != comment.line:
-        data["start_line"] = comment.start_line
-        data["start_side"] = str(comment.start_side or comment.side)
-    return data
-
-
-def _review_body(body: str, moved: Sequence[InlineComment], overflow: Sequence[InlineComment]) -> str:
-    """The review body with file-level notes appended; trimmed to GitHub's 65,536 characters if it must be."""
-    parts = [body]
-    if moved:
-        parts.append(_notes("Findings GitHub could not attach to a diff line", moved))
-    if overflow:
-        parts.append(_notes("More findings", overflow))
-    text = "\n\n".join(p for p in parts if p)
-    if len(text) > MAX_REVIEW_BODY:
-        note = "\n\n… (truncated: GitHub limits a review body to 65,536 characters)"
-        # Cut at a paragraph break: a cut inside a code span could turn `@name` into a live mention.
-        cut = text.rfind("\n\n", 0, MAX_REVIEW_BODY - len(note))
-        text = text[: cut if cut > 0 else MAX_REVIEW_BODY - len(note)] + note
-    return text
-
-
-def _notes(title: str, comments: Sequence[InlineComment]) -> str:
-    lines = [f"<details open><summary><b>{title} ({len(comments)})</b></summary>", ""]
-    for c in comments:
-        where = f"lines {c.start_line}–{c.line}" if c.start_line and c.start_line != c.line else f"line {c.line}"
-        side = " (old side)" if str(c.side) == "LEFT" else ""
-        lines += [f"**{code_span(c.path)}**, {where}{side}:", "", c.body, ""]  # a PR's path may hold backticks
-    lines.append("</details>")
-    return "\n".join(lines)
-
-
-def _missing_patches(entries: Sequence[Mapping[str, Any]], pull: Any) -> tuple[NotReviewed, ...]:
-    notes = [NotReviewed(str(e.get("filename")), "GitHub provides no patch (binary or too large)")
-             for e in entries if "patch" not in e]
-    if pull is not None and int(pull.get("changed_files") or 0) > len(entries):
-        notes.append(NotReviewed("*", f"only the first {len(entries)} of {pull['changed_files']} files are listed"))
-    return tuple(notes)
-
-
-def _login(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("user") or {}).get("login") or "")
-
-
-def _review_comment(c: Mapping[str, Any], own_login: str) -> ReviewComment:
-    return ReviewComment(
-        id=int(c["id"]), path=str(c.get("path") or ""), line=c.get("line"), side=c.get("side"),
-        start_line=c.get("start_line"), body=str(c.get("body") or ""), author=_login(c),
-        in_reply_to_id=c.get("in_reply_to_id"), review_id=c.get("pull_request_review_id"),
-        commit_id=str(c.get("commit_id") or ""), is_own=_login(c) == own_login,
-    )
-
-
-def _check_run(data: Mapping[str, Any]) -> CheckRun:
-    return CheckRun(int(data["id"]), str(data["head_sha"]), str(data["name"]), str(data["status"]),
-                    data.get("conclusion"))
