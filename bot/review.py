@@ -17,14 +17,14 @@ from bot.config import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
 from bot.domain import FindingState, InlineComment, NotReviewed, PullRequest, ReviewToPost, Side, Usage
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
-from bot.github import Comparison, GitHubApp, RawDiff, RepoClient
+from bot.github import Comparison, GitHubApp, RawDiff, RepoClient, Review
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, record_spend, remember_run
 from bot.model import PullContext, Reviewer, make_client
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
 from bot.store import Store
-from bot.store_types import Job
+from bot.store_types import FindingRecord, Job, ReviewRecord
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,10 @@ async def run_review(request: ReviewRequest, services: Services) -> Outcome:
     repo_name = pr.full_name
     if await services.store.review_exists(repo_name, pr.number, pr.head_sha, request.dedupe_trigger(pr.base_sha)):
         return Outcome("duplicate", f"already reviewed {pr.head_sha[:12]}")
-    if request.attempts > 1 and await _posted_before(gh, request, pr):
-        await services.store.set_last_reviewed_sha(repo_name, pr.number, pr.head_sha)
-        return Outcome("duplicate", "found this job's review on GitHub")
+    posted = await _posted_before(gh, request, pr) if request.attempts > 1 else None
+    if posted is not None:
+        await _recover(services.store, gh, pr, request, posted)
+        return Outcome("duplicate", "found this job's review on GitHub", posted.id)
     state = await services.store.get_pr_state(repo_name, pr.number)
     if not request.full and state.last_reviewed_sha == pr.head_sha:
         # Nothing changed since the last review; the check run of that review stands (gate included).
@@ -213,15 +214,41 @@ async def _skip_reason(request: ReviewRequest, pr: PullRequest, effective: Effec
     return ""
 
 
-async def _posted_before(gh: RepoClient, request: ReviewRequest, pr: PullRequest) -> bool:
-    """After a crash between posting and recording: does GitHub already hold this job's review at this head?"""
+async def _posted_before(gh: RepoClient, request: ReviewRequest, pr: PullRequest) -> Review | None:
+    """After a crash between posting and recording: GitHub's copy of this job's review at this head, if any."""
     for review in await gh.list_reviews(pr.number):
         if not review.is_own:
             continue
         for marker in review_markers_in(review.body):
             if str(marker.job_id) == str(request.job_id) and marker.sha == pr.head_sha:
-                return True
-    return False
+                return review
+    return None
+
+
+async def _recover(
+    store: Store, gh: RepoClient, pr: PullRequest, request: ReviewRequest, review: Review
+) -> None:
+    """Rebuild what the crashed run did not record from what it posted: its findings (by their markers, in the
+    bot's own comments and body), the review, the last head, and a completed check run."""
+    found: dict[str, tuple[str, int]] = {fp: ("", 0) for fp in markers_in(review.body)}
+    for comment in await gh.list_review_comments(pr.number):
+        if comment.is_own and comment.review_id == review.id:
+            for fp in markers_in(comment.body):
+                found[fp] = (comment.path, comment.line or 0)
+    await store.upsert_findings([
+        FindingRecord(repo=pr.full_name, pr=pr.number, fingerprint=fp, path=path, line=line,
+                      state=FindingState.OPEN.value, first_seen_sha=pr.head_sha, last_seen_sha=pr.head_sha)
+        for fp, (path, line) in found.items()
+    ])
+    await store.record_review(ReviewRecord(
+        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger(pr.base_sha),
+        github_review_id=review.id, job_id=request.job_id, findings_count=len(found), created_at=time.time(),
+    ))
+    await store.set_last_reviewed_sha(pr.full_name, pr.number, pr.head_sha)
+    # Severities are not in the markers: the gate cannot be recomputed, so the check says where to look.
+    await gh.create_check_run(pr.head_sha, CHECK_NAME, status="completed", conclusion="neutral",
+                              title=f"{len(found)} findings posted",
+                              summary="Recovered after an interruption; see the review for details.")
 
 
 @dataclass(frozen=True, slots=True)

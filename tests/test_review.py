@@ -364,7 +364,7 @@ async def test_crash_between_posting_and_recording_never_posts_a_second_review(
 ) -> None:
     from sqlalchemy import delete
 
-    from bot.tables import reviews
+    from bot.tables import findings, reviews
 
     fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
                          head_sha=HEAD1, base_sha=BASE)
@@ -374,11 +374,19 @@ async def test_crash_between_posting_and_recording_never_posts_a_second_review(
     async with services.store.engine.begin() as conn:
         await conn.execute(delete(reviews))
 
+    async with services.store.engine.begin() as conn:  # ... and before it remembered its findings
+        await conn.execute(delete(findings))
+
     retried = await run_review(_request(job_id=7, attempts=2), services)
 
     assert retried.status == "duplicate" and "on GitHub" in retried.detail
     assert len(_submitted(fake_github)) == 1
     assert len(fake_claude.requests) == 1
+    # What the crashed run posted is remembered again: a later full review does not repeat it.
+    assert [r.path for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)] == ["app/users.py"]
+    fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]))
+    await run_review(_request(job_id=8, trigger="command.full_review", full=True, comment_id=3), services)
+    assert len([c for c in fake_github.review_comments.values() if "Problem at app/users.py:2" in c["body"]]) == 1
 
 
 async def test_a_failed_batch_makes_the_check_neutral_and_keeps_the_last_head(
