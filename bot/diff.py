@@ -591,3 +591,16 @@ def _missing_path_reason(diff: Diff, path: str) -> str:
             return f"path {path} is not in this pull request (it was renamed to {f.path})"
     return f"path {path} is not in this pull request"
 
+
+def diff_from(text: str | None, file_entries: Sequence[Mapping[str, Any]] | None) -> Diff:
+    """The unified diff when GitHub served one, else (diff too large) the files API's patches."""
+    if text is not None:
+        return parse_diff(text)
+    return diff_from_files_api(list(file_entries or ()))
+
+
+def is_placeable(diff: Diff, comment: InlineComment) -> bool:
+    """Whether GitHub will accept this comment's position: it anchors to exactly the line it names."""
+    start = comment.start_line if comment.start_line is not None else comment.line
+    placed = anchor(diff, comment.path, start, comment.line, comment.side)
+    return isinstance(placed, Anchor) and placed.line == comment.line

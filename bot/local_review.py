@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from bot.domain import Finding, InlineComment, NotReviewed, PullRequest, ReviewToPost, Severity, Usage
+from bot.domain import Finding, NotReviewed, PullRequest, ReviewToPost, Severity, Usage
 from bot.errors import ConfigError, Forbidden, NotFound, StaleHead, Unprocessable
 from bot.settings import Settings, load_settings
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # the heavy modules (anthropic, githubkit) load after the arg
     from bot.analysis import Analysis
     from bot.config import EffectiveConfig
     from bot.diff import Diff
-    from bot.github import PostedReview, RawDiff, RepoClient
+    from bot.github import PostedReview, RepoClient
     from bot.model import PullContext
 
 T = TypeVar("T")
@@ -168,8 +168,10 @@ async def review_pull_request(
             notes.append(f"the pull request is {pr.state}")
         for note in notes:
             status.line(f"review: {note}")
+        from bot.diff import diff_from
+
         raw = await gh.get_diff(number)
-        diff = _diff_of(raw)
+        diff = diff_from(raw.text, raw.file_entries)
         context = PullContext(repo=pr.full_name, title=pr.title, body=pr.body)
         repo_url = f"{settings.web_url}/{pr.full_name}"
         analysis = await status.around(_analyse(settings, effective, diff, context, repo_url, status), "reviewing")
@@ -204,15 +206,6 @@ class _TokenConfigReader:
             return None
         finally:
             await other.app.aclose()
-
-
-def _diff_of(raw: RawDiff) -> Diff:
-    """The unified diff GitHub served, else (diff too large) the files API's patches (as `bot.review` does)."""
-    from bot.diff import diff_from_files_api, parse_diff
-
-    if raw.text is not None:
-        return parse_diff(raw.text)
-    return diff_from_files_api(list(raw.file_entries or ()))
 
 
 async def _analyse(
@@ -258,19 +251,12 @@ async def _post(
         suppressed=analysis.decision.suppressed_counts(),
         repo_url=repo_url,
     )
+    from bot.diff import is_placeable
+
     comments = tuple(comment for _, comment in analysis.placement.inline)
     return await gh.post_review(pr.number, ReviewToPost(pr.head_sha, body.text, comments),
-                                is_placeable=partial(_placeable, diff),
+                                is_placeable=partial(is_placeable, diff),
                                 max_inline=effective.config.max_inline_comments)
-
-
-def _placeable(diff: Diff, comment: InlineComment) -> bool:
-    """Whether GitHub will accept this comment's position (the App's rule in `bot.review`)."""
-    from bot.diff import Anchor, anchor
-
-    start = comment.start_line if comment.start_line is not None else comment.line
-    placed = anchor(diff, comment.path, start, comment.line, comment.side)
-    return isinstance(placed, Anchor) and placed.line == comment.line
 
 
 # ---------------------------------------------------------------------------------------- progress

@@ -14,10 +14,10 @@ from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, pl
 from bot.budget import daily_budget
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config import EffectiveConfig, load_effective_config, problems_comment
-from bot.diff import Anchor, Diff, anchor, diff_from_files_api, parse_diff
-from bot.domain import FindingState, InlineComment, NotReviewed, PullRequest, ReviewToPost, Side, Usage
+from bot.diff import Diff, diff_from, is_placeable
+from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
-from bot.github import Comparison, GitHubApp, RawDiff, RepoClient, Review
+from bot.github import GitHubApp, RepoClient, Review
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, record_spend, remember_run
@@ -260,14 +260,6 @@ class _Scope:
     changed_lines: Mapping[str, frozenset[int] | None]
 
 
-def _diff_of(raw: RawDiff | Comparison) -> Diff:
-    """The unified diff when GitHub served one, else the files-API fallback."""
-    text = raw.diff_text if isinstance(raw, Comparison) else raw.text
-    if text is not None:
-        return parse_diff(text)
-    return diff_from_files_api(list(raw.file_entries or ()))
-
-
 def changed_lines_of(diff: Diff) -> dict[str, frozenset[int] | None]:
     """Lines of the previous head that a push removed or rewrote (None: the file was deleted)."""
     changed: dict[str, frozenset[int] | None] = {}
@@ -282,7 +274,7 @@ def changed_lines_of(diff: Diff) -> dict[str, frozenset[int] | None]:
 async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest, last: str | None) -> _Scope:
     """Whole PR on the first run, a force-push, or `full review`; else only what changed since the last head."""
     raw = await gh.get_diff(pr.number)
-    pr_diff = _diff_of(raw)
+    pr_diff = diff_from(raw.text, raw.file_entries)
     if request.full or last is None or last == pr.head_sha:
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
     try:
@@ -291,7 +283,7 @@ async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest,
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
     if comparison.status != "ahead":  # force-push or rebase: the old head is not an ancestor
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
-    incremental = _diff_of(comparison)
+    incremental = diff_from(comparison.diff_text, comparison.file_entries)
     # Merging the base into the head brings the base's own changes into `last...head`: they are not this PR's.
     in_pr = {f.path for f in pr_diff.files}
     own = Diff(tuple(f for f in incremental.files if f.path in in_pr))
@@ -349,7 +341,7 @@ async def _review_and_post(
     comments = tuple(comment for _, comment in analysis.placement.inline)
     posted = await gh.post_review(
         pr.number, ReviewToPost(pr.head_sha, body.text, comments),
-        is_placeable=partial(_placeable, scope.anchor_diff), max_inline=effective.config.max_inline_comments,
+        is_placeable=partial(is_placeable, scope.anchor_diff), max_inline=effective.config.max_inline_comments,
     )
     await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=posted.id,
                   omitted=frozenset(body.omitted))
@@ -363,13 +355,6 @@ async def _over_daily_budget(store: Store, pr: PullRequest, effective: Effective
     estimate = estimated_cost(planned.estimated_tokens, effective.model)
     verdict = daily_budget(spent, estimate, effective.config.budgets.max_cost_usd_per_installation_per_day)
     return "" if verdict.allowed else verdict.message
-
-
-def _placeable(diff: Diff, comment: InlineComment) -> bool:
-    """Whether GitHub will accept this comment's position (checked against the PR diff)."""
-    start = comment.start_line if comment.start_line is not None else comment.line
-    result = anchor(diff, comment.path, start, comment.line, comment.side)
-    return isinstance(result, Anchor) and result.line == comment.line
 
 
 def _touched_notes(analysis: Analysis) -> list[str]:
