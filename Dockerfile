@@ -21,15 +21,16 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
  && pip install -r requirements.txt \
  && rm requirements.txt
 
-# Then the source. The code finds migrations/, prompts/ and schema/ next to bot/, so it runs from /app
-# (python -m bot, with /app on the path) rather than from an installed copy in site-packages.
+# Then the package itself, installed (migrations ship inside `bot/store/`, prompts as data files), so the image
+# runs the `senior-review` console script like any `pip install .` would.
+COPY README.md ./
 COPY bot ./bot
-COPY migrations ./migrations
 COPY prompts ./prompts
 COPY schema ./schema
+RUN pip install --no-deps . \
+ && rm -rf bot prompts schema build ./*.egg-info
 
-ENV PYTHONPATH=/app \
-    HOST=0.0.0.0 \
+ENV HOST=0.0.0.0 \
     PORT=8000 \
     DATA_DIR=/data
 
@@ -39,4 +40,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"]
 
-CMD ["python", "-m", "bot", "serve"]
+CMD ["senior-review", "serve"]

@@ -177,10 +177,10 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool) 
     """Start both fakes, run the three reviews, print the figures."""
     import anthropic
 
-    from bot.github import GitHubApp
+    from bot.github.client import GitHubApp
     from bot.review import Services
     from bot.settings import load_settings
-    from bot.store import Store
+    from bot.store.base import Store
     from tests.fakes.claude import running_fake_claude
     from tests.fakes.gitdiff import git_diff
     from tests.fakes.github import FakeGitHub

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from bot.budget import apply_budget, token_budget
-from bot.config import EffectiveConfig, instructions_for
+from bot.config.load import EffectiveConfig, instructions_for
 from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import Category, Finding, NotReviewed, Severity, Side

@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The onboarding work adds its pages through `bot.setup.setup_routes(settings) -> list[BaseRoute]`.
-SETUP_MODULE = "bot.setup"
+# The onboarding work adds its pages through `bot.github.setup.setup_routes(settings) -> list[BaseRoute]`.
+SETUP_MODULE = "bot.github.setup"
 READY_WAIT_SECONDS = 5.0  # a delivery arriving during start-up waits this long for the database
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_RUNTIME_MODULES = ("bot.jobs", "bot.store", "bot.webhook", "alembic.command", "alembic.runtime.migration")
+_RUNTIME_MODULES = ("bot.jobs", "bot.store.base", "bot.webhook", "alembic.command", "alembic.runtime.migration")
 
 
 class Runtime:
@@ -113,7 +113,7 @@ def _public(error: str | None) -> str | None:
 
 
 def extra_routes(settings: Settings) -> list[BaseRoute]:
-    """Routes other modules contribute: the setup pages (`bot.setup.setup_routes`) once that module exists."""
+    """Routes other modules contribute: the setup pages (`bot.github.setup.setup_routes`) once that module exists."""
     if importlib.util.find_spec(SETUP_MODULE) is None:
         return []
     setup_routes: Callable[[Settings], list[BaseRoute]] = importlib.import_module(SETUP_MODULE).setup_routes
@@ -151,7 +151,7 @@ async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bo
 
     from bot.jobs import AppContext, WorkerPool, build_registry, default_registry
     from bot.metrics import Metrics
-    from bot.store import Store
+    from bot.store.base import Store
 
     if registry is None:
         registry = build_registry(settings) if workers > 0 else default_registry()

@@ -27,7 +27,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from bot.store import migrate_sync
+    from bot.store.base import migrate_sync
 
     migrate_sync(_settings(args))
     print("database is at the latest migration")
@@ -41,7 +41,7 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.config import check_config_file
+    from bot.config.load import check_config_file
 
     problems = check_config_file(args.file)
     for problem in problems:

@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass, replace
 
 from bot.commands import ACTION_KINDS, CommandCounts, CommandKind, decide, is_bot, lookup_permission, parse_command
-from bot.config import load_effective_config
-from bot.github import RepoClient
+from bot.config.load import load_effective_config
+from bot.github.client import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader
 from bot.sanitize import sanitize_inline
-from bot.store_types import Job, JobKind, JobSpec
+from bot.store.types import Job, JobKind, JobSpec
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.config import EffectiveConfig, dump_config_yaml
+from bot.config.load import EffectiveConfig, dump_config_yaml
 from bot.errors import GitHubError
 
 ALLOWED_PERMISSIONS = frozenset({"admin", "maintain", "write"})

@@ -22,8 +22,8 @@ from bot.errors import ConfigError, RetryLater, StaleHead
 from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.store import Store
-from bot.store_types import Job, JobKind, JobState
+from bot.store.base import Store
+from bot.store.types import Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
 

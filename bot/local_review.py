@@ -35,9 +35,9 @@ from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the heavy modules (anthropic, githubkit) load after the arguments and the key are checked
     from bot.analysis import Analysis
-    from bot.config import EffectiveConfig
+    from bot.config.load import EffectiveConfig
     from bot.diff import Diff
-    from bot.github import PostedReview, RepoClient
+    from bot.github.client import PostedReview, RepoClient
     from bot.model import PullContext
 
 T = TypeVar("T")
@@ -129,7 +129,7 @@ def _read(path: str) -> bytes:
 async def review_local_diff(settings: Settings, text: str, source: str, status: _Status | None = None) -> LocalResult:
     """Review a `git diff` text with the server's default configuration (decoded like GitHub's diff: UTF-8,
     invalid bytes replaced)."""
-    from bot.config import default_config
+    from bot.config.load import default_config
     from bot.diff import parse_diff
     from bot.model import PullContext
 
@@ -148,8 +148,8 @@ async def review_pull_request(
     status: _Status | None = None, client: RepoClient | None = None,
 ) -> LocalResult:
     """Read `owner/repo#number` with `token`, review it like the App, and with `post` submit one review."""
-    from bot.config import load_effective_config
-    from bot.github import token_repo_client
+    from bot.config.load import load_effective_config
+    from bot.github.client import token_repo_client
     from bot.model import PullContext
 
     status = status or _Status(None)
@@ -195,7 +195,7 @@ class _TokenConfigReader:
         self._settings, self._token, self._gh = settings, token, gh
 
     async def get_file(self, owner: str, repo: str, path: str, ref: str | None) -> str | None:
-        from bot.github import token_repo_client
+        from bot.github.client import token_repo_client
 
         if (owner, repo) == (self._gh.owner, self._gh.repo):
             return await self._gh.get_file(path, ref)

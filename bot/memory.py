@@ -9,8 +9,8 @@ from bot.analysis import Analysis
 from bot.domain import FindingState, PullRequest, Severity, Side, Usage
 from bot.findings import KnownFinding
 from bot.render import Coverage, check_conclusion, render_check_summary
-from bot.store import Store
-from bot.store_types import FindingRecord, ReviewRecord
+from bot.store.base import Store
+from bot.store.types import FindingRecord, ReviewRecord
 
 
 class RunRequest(Protocol):

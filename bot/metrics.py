@@ -42,7 +42,7 @@ class Metrics:
 
     def set_job_counts(self, counts: Mapping[str, int]) -> None:
         """Publish job counts by state (all known states, zeros included)."""
-        from bot.store_types import JobState
+        from bot.store.types import JobState
 
         for state in JobState:
             self.jobs.labels(state=state.value).set(counts.get(state.value, 0))

@@ -13,18 +13,18 @@ from typing import Any
 from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, plan
 from bot.budget import daily_budget
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
-from bot.config import EffectiveConfig, load_effective_config, problems_comment
+from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Diff, diff_from, is_placeable
 from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
-from bot.github import GitHubApp, RepoClient, Review
+from bot.github.client import GitHubApp, RepoClient, Review
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, record_spend, remember_run
 from bot.model import PullContext, Reviewer, make_client
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
-from bot.store import Store
-from bot.store_types import FindingRecord, Job, ReviewRecord
+from bot.store.base import Store
+from bot.store.types import FindingRecord, Job, ReviewRecord
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.store_types import JobKind, JobSpec
+from bot.store.types import JobKind, JobSpec
 
 Payload = Mapping[str, Any]
 RouteHandler = Callable[[Payload], list[JobSpec]]

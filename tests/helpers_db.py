@@ -13,8 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from bot.settings import to_async_database_url
-from bot.store import Store
-from bot.tables import metadata
+from bot.store.base import Store
+from bot.store.tables import metadata
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

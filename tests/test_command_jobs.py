@@ -18,8 +18,8 @@ from bot.errors import GitHubUnavailable
 from bot.jobs import AppContext
 from bot.review import ReviewRequest, Services, handle_review_job, run_review
 from bot.routing import route
-from bot.store import Store
-from bot.store_types import Job, JobKind, JobSpec, JobState, pr_key
+from bot.store.base import Store
+from bot.store.types import Job, JobKind, JobSpec, JobState, pr_key
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub

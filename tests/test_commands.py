@@ -24,7 +24,7 @@ from bot.commands import (
     rate_limited_text,
     refused_text,
 )
-from bot.config import EffectiveConfig, RepoConfig, parse_layer
+from bot.config.load import EffectiveConfig, RepoConfig, parse_layer
 from bot.errors import Forbidden, GitHubUnavailable, NotFound
 
 SLUG = "senior-review"

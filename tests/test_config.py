@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.config import (
+from bot.config.load import (
     CONFIG_PATH,
     SCHEMA_PATH,
     ConfigProblem,
@@ -33,7 +33,7 @@ from bot.config import (
     path_matches,
     problems_comment,
 )
-from bot.config_schema import Instruction
+from bot.config.schema import Instruction
 from bot.domain import Category, Severity
 from bot.errors import GitHubUnavailable, NotFound
 from bot.settings import Settings, load_settings
@@ -432,7 +432,7 @@ def test_dump_round_trips() -> None:
 
 
 def test_committed_schema_is_in_sync() -> None:
-    """Regenerate with `python -m bot.config --write-schema`."""
+    """Regenerate with `python -m bot.config.load --write-schema`."""
     assert SCHEMA_PATH.read_text(encoding="utf-8") == json_schema_text()
     schema = json.loads(json_schema_text())
     assert schema["additionalProperties"] is False
@@ -441,7 +441,7 @@ def test_committed_schema_is_in_sync() -> None:
 
 def test_schema_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "schema" / "s.json"
-    monkeypatch.setattr("bot.config.SCHEMA_PATH", target)
+    monkeypatch.setattr("bot.config.load.SCHEMA_PATH", target)
     assert main(["--check-schema"]) == 1
     assert main(["--write-schema"]) == 0
     assert target.read_text() == json_schema_text()

@@ -131,7 +131,7 @@ def test_fly_toml_mount_is_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None
     settings = load_settings()
     assert settings.data_dir == Path(mount["destination"]) == Path(env_pairs()["DATA_DIR"])
     assert settings.async_database_url.startswith(f"sqlite+aiosqlite:///{mount['destination']}/")
-    from bot.setup import credentials_path
+    from bot.github.setup import credentials_path
 
     assert credentials_path(settings).parent == Path(mount["destination"])
 
@@ -163,7 +163,7 @@ def test_fly_toml_env_names_are_settings_and_not_secrets() -> None:
 def test_fly_toml_migrates_at_start_not_in_a_release_command() -> None:
     assert "release_command" not in FLY.get("deploy", {})  # no volume there: it could not migrate SQLite
     text = (ROOT / "fly.toml").read_text()
-    commented = re.search(r'(?m)^#\s*release_command\s*=\s*"python -m bot (\w+)"', text)
+    commented = re.search(r'(?m)^#\s*release_command\s*=\s*"senior-review (\w+)"', text)
     assert commented, "the PostgreSQL release_command is shown, commented"
     assert build_parser().parse_args([commented.group(1)]).command == "migrate"
     assert shlex.split(FLY["processes"]["app"]) == json.loads(only("CMD").args)
@@ -197,26 +197,27 @@ def test_dockerfile_runs_as_non_root_after_the_last_build_step() -> None:
 
 def test_dockerfile_installs_dependencies_before_copying_source() -> None:
     runs = [index for index, i in enumerate(INSTRUCTIONS) if i.keyword == "RUN" and "pip install" in i.args]
-    assert len(runs) == 1
+    assert len(runs) == 2, "one layer of dependencies, one for the package itself"
     layered = [(index, sources) for index, sources, _ in copies() if index < runs[0]]
     assert layered == [(layered[0][0], ["pyproject.toml"])], "only pyproject.toml goes into the dependency layer"
-    later = [source for index, sources, _ in copies() if index > runs[0] for source in sources]
+    later = [source for index, sources, _ in copies() if runs[0] < index < runs[1] for source in sources]
     assert "bot" in later
+    assert "pip install --no-deps ." in INSTRUCTIONS[runs[1]].args
 
 
-def test_dockerfile_copies_every_directory_the_code_reads() -> None:
-    needed = set()
-    for module in (ROOT / "bot").glob("*.py"):
-        needed |= set(re.findall(r'parent\.parent\s*/\s*"(\w+)"', module.read_text()))
-    assert {"migrations", "prompts", "schema"} <= needed
+def test_dockerfile_copies_everything_the_package_build_reads() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    data_dirs = {pattern.split("/")[0] for patterns in pyproject["tool"]["setuptools"]["data-files"].values()
+                 for pattern in patterns}
+    assert "prompts" in data_dirs
     copied = {source for _, sources, _ in copies() for source in sources}
-    assert needed | {"bot"} <= copied
+    assert data_dirs | {"bot", "README.md"} <= copied
     for source in copied:
         assert (ROOT / source).exists(), source
 
 
 def test_dockerfile_command_port_health_and_env() -> None:
-    assert json.loads(only("CMD").args) == ["python", "-m", "bot", "serve"]
+    assert json.loads(only("CMD").args) == ["senior-review", "serve"]
     assert build_parser().parse_args(["serve"]).command == "serve"
     env = env_pairs()
     assert env["HOST"] == "0.0.0.0"
@@ -287,10 +288,11 @@ def test_image_steps_install_and_serve_in_a_clean_venv(tmp_path: Path) -> None:
 
     installed = subprocess.run([str(bin_dir / "python"), "-m", "pip", "list", "--format=json"], env=env,
                                capture_output=True, text=True, check=True).stdout
-    assert "senior-review" not in {p["name"] for p in json.loads(installed)}, "the image runs the source, uninstalled"
+    assert "senior-review" in {p["name"] for p in json.loads(installed)}, "the image runs the installed package"
+    assert not (workdir / "bot").exists(), "the source is removed once installed"
     port = _free_port()
     env.update({
-        "HOST": "127.0.0.1", "PORT": str(port), "PYTHONPATH": str(workdir),
+        "HOST": "127.0.0.1", "PORT": str(port),
         "DATA_DIR": str(_container_path(rootfs, env["DATA_DIR"], workdir)), "ANTHROPIC_API_KEY": "sk-unused",
     })
     health = json.loads(only("HEALTHCHECK").args.partition("CMD ")[2])

@@ -1,4 +1,4 @@
-"""bot.github against the fake GitHub over loopback, through the real githubkit."""
+"""bot.github.client against the fake GitHub over loopback, through the real githubkit."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from bot.errors import (
     TooLarge,
     Unprocessable,
 )
-from bot.github import APP_EVENTS, APP_PERMISSIONS, GitHubApp, RepoClient
-from bot.github_retry import Failure, RetryPolicy, Transient, classify, rate_limit_wait, to_error
+from bot.github.client import APP_EVENTS, APP_PERMISSIONS, GitHubApp, RepoClient
+from bot.github.retry import Failure, RetryPolicy, Transient, classify, rate_limit_wait, to_error
 from bot.settings import Settings
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakePull

@@ -252,7 +252,7 @@ async def test_typical_review_api_request_count(
 async def test_installation_over_its_daily_budget_gets_no_model_call(
     fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
 ) -> None:
-    from bot.store_types import ReviewRecord
+    from bot.store.types import ReviewRecord
 
     fake_github.set_file(OWNER, REPO, "main", ".github/senior-review.yml",
                          "budgets:\n  max_cost_usd_per_installation_per_day: 0.5\n")
@@ -364,7 +364,7 @@ async def test_crash_between_posting_and_recording_never_posts_a_second_review(
 ) -> None:
     from sqlalchemy import delete
 
-    from bot.tables import findings, reviews
+    from bot.store.tables import findings, reviews
 
     fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
                          head_sha=HEAD1, base_sha=BASE)

@@ -16,9 +16,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.github import APP_EVENTS, APP_PERMISSIONS
-from bot.settings import Settings, load_settings
-from bot.setup import (
+from bot.github.client import APP_EVENTS, APP_PERMISSIONS
+from bot.github.setup import (
     TOKEN_COOKIE,
     AppCredentials,
     StateSigner,
@@ -27,6 +26,7 @@ from bot.setup import (
     setup_routes,
     write_credentials,
 )
+from bot.settings import Settings, load_settings
 from tests.fakes.github import FakeGitHub
 
 CODE = "a1b2c3d4e5"

@@ -15,11 +15,11 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from bot.github import GitHubApp
+from bot.github.client import GitHubApp
 from bot.jobs import AppContext, Registry
 from bot.metrics import Metrics
 from bot.settings import load_settings
-from bot.store import Store
+from bot.store.base import Store
 from tests.fakes.claude import FakeClaude
 from tests.fakes.github import FakeGitHub
 

@@ -1,6 +1,6 @@
 """The durable store: engine set-up (SQLite WAL or PostgreSQL), migrations, the transaction runner, deliveries.
 
-The job queue lives in `bot.store_jobs`, review memory in `bot.store_records`; `Store` combines them.
+The job queue lives in `bot.store.jobs`, review memory in `bot.store.records`; `Store` combines them.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.errors import BotError
 from bot.settings import Settings
-from bot.store_intake import Delivery, IntakeBatcher, RawWriter
-from bot.store_jobs import INTEGRITY_RETRIES, JobsMixin
-from bot.store_records import RecordsMixin
-from bot.store_types import (
+from bot.store.intake import Delivery, IntakeBatcher, RawWriter
+from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
+from bot.store.records import RecordsMixin
+from bot.store.tables import deliveries
+from bot.store.types import (
     Accepted,
     FindingRecord,
     FindingState,
@@ -36,7 +37,6 @@ from bot.store_types import (
     ReviewRecord,
     pr_key,
 )
-from bot.tables import deliveries
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -54,7 +54,7 @@ __all__ = [
     "pr_key",
 ]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x5E_1102_0001
 SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=15000", "synchronous=NORMAL")
 INLINE_BUSY_MS = 20

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 
-from bot.store_types import Job, JobKind, JobSpec, JobState
-from bot.tables import deliveries, jobs
+from bot.store.tables import deliveries, jobs
+from bot.store.types import Job, JobKind, JobSpec, JobState
 
 T = TypeVar("T")
 _JOB_FIELDS = tuple(Job.__dataclass_fields__)

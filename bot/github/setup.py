@@ -66,7 +66,7 @@ def default_app_name() -> str:
 
 def app_capabilities() -> tuple[dict[str, str], list[str]]:
     """The App's permissions and events, from the GitHub client's single list."""
-    from bot.github import APP_EVENTS, APP_PERMISSIONS
+    from bot.github.client import APP_EVENTS, APP_PERMISSIONS
 
     return dict(APP_PERMISSIONS), list(APP_EVENTS)
 

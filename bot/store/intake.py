@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.store_types import Accepted, JobKind, JobSpec
+from bot.store.types import Accepted, JobKind, JobSpec
 
 R = TypeVar("R")
 _INSERT_DELIVERY = (

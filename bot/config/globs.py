@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.config_schema import RepoConfig
+from bot.config.schema import RepoConfig
 from bot.diff_render import path_matches
 
 __all__ = ["instructions_for", "path_matches"]

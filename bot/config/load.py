@@ -14,8 +14,8 @@ from typing import Any, Protocol
 import yaml
 from pydantic import ValidationError
 
-from bot.config_globs import instructions_for, path_matches
-from bot.config_schema import Effort, RepoConfig
+from bot.config.globs import instructions_for, path_matches
+from bot.config.schema import Effort, RepoConfig
 from bot.errors import NotFound
 from bot.settings import Settings
 
@@ -23,7 +23,7 @@ CONFIG_PATH = ".github/senior-review.yml"
 ORG_CONFIG_REPO = ".github"
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_DEPTH = 16
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "senior-review.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "senior-review.schema.json"
 
 __all__ = [
     "CONFIG_PATH",
@@ -320,7 +320,7 @@ def json_schema_text() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m bot.config --write-schema | --check-schema`: regenerate or verify the committed schema."""
+    """`python -m bot.config.load --write-schema | --check-schema`: regenerate or verify the committed schema."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--write-schema"]:
         SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
@@ -330,11 +330,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args == ["--check-schema"]:
         current = SCHEMA_PATH.read_text(encoding="utf-8") if SCHEMA_PATH.is_file() else ""
         if current != json_schema_text():
-            print(f"{SCHEMA_PATH} is out of date: run python -m bot.config --write-schema", file=sys.stderr)
+            print(f"{SCHEMA_PATH} is out of date: run python -m bot.config.load --write-schema", file=sys.stderr)
             return 1
         print(f"{SCHEMA_PATH}: up to date")
         return 0
-    print("usage: python -m bot.config --write-schema | --check-schema", file=sys.stderr)
+    print("usage: python -m bot.config.load --write-schema | --check-schema", file=sys.stderr)
     return 2
 
 

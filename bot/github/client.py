@@ -2,7 +2,7 @@
 
 Authentication uses githubkit's App strategies: a JWT for App routes and an installation token scoped to
 the one repository a `RepoClient` serves (cached by githubkit until a minute before expiry, in memory
-only, never logged). githubkit's own retry is disabled (it may sleep up to an hour); `bot.github_retry`
+only, never logged). githubkit's own retry is disabled (it may sleep up to an hour); `bot.github.retry`
 decides instead. Every request, token requests included, carries `X-GitHub-Api-Version` from the settings
 and is counted (`GitHubApp.request_count`, `on_request` callback for metrics). `GitHubToken` /
 `token_repo_client` give the same `RepoClient` on a personal or Actions token (the terminal `review` command).
@@ -45,34 +45,34 @@ from bot.errors import (
     TooLarge,
     Unprocessable,
 )
-from bot.github_payloads import (  # re-exported: callers import results from bot.github
+from bot.github.payloads import (  # re-exported: callers import results from bot.github.client
     AppIdentity as AppIdentity,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     CheckRun as CheckRun,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     Comparison as Comparison,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     IssueComment as IssueComment,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     PostedReview as PostedReview,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     RawDiff as RawDiff,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     Review as Review,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     ReviewComment as ReviewComment,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     ReviewThread as ReviewThread,
 )
-from bot.github_payloads import (
+from bot.github.payloads import (
     check_run_of,
     comment_json,
     login_of,
@@ -80,7 +80,7 @@ from bot.github_payloads import (
     review_body,
     review_comment_of,
 )
-from bot.github_retry import Failure, RateLimit, RetryPolicy, WriteSpacer, classify
+from bot.github.retry import Failure, RateLimit, RetryPolicy, WriteSpacer, classify
 from bot.settings import Settings
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""The database schema (SQLAlchemy Core tables); Alembic migrations in `migrations/` create exactly this."""
+"""The database schema (SQLAlchemy Core tables); Alembic migrations in `bot/store/migrations/` create exactly this."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.store_types import FindingRecord, PrState, ReviewRecord
-from bot.tables import command_log, findings, pr_state, reviews
+from bot.store.tables import command_log, findings, pr_state, reviews
+from bot.store.types import FindingRecord, PrState, ReviewRecord
 
 _FINDING_FIELDS = tuple(FindingRecord.__dataclass_fields__)
 _REVIEW_FIELDS = tuple(ReviewRecord.__dataclass_fields__)

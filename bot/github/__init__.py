@@ -1,0 +1,1 @@
+"""The GitHub adapter: the only package that talks to GitHub (githubkit) and registers the App."""

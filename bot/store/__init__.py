@@ -1,0 +1,1 @@
+"""The durable store: SQLAlchemy tables, migrations, deliveries, jobs and the review memory."""
