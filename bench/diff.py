@@ -16,7 +16,9 @@ from collections.abc import Callable
 
 from unidiff import PatchSet
 
-from bot.diff import Side, filter_files, make_batches, parse_diff
+from bot.diff import parse_diff
+from bot.diff_render import filter_files, make_batches
+from bot.domain import Side
 
 FILES = 3_000
 CHANGED = 100_000

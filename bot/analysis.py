@@ -15,7 +15,7 @@ from bot.budget import apply_budget, token_budget
 from bot.config.load import EffectiveConfig, instructions_for
 from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
-from bot.domain import Category, Finding, NotReviewed, Severity, Side
+from bot.domain import Category, Finding, NotReviewed, Severity, Side, unique_paths
 from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
 from bot.model import DEFAULT_PRICES, BatchInput, PullContext, Reviewer, ReviewOutcome
 
@@ -163,7 +163,7 @@ async def analyse(scope: Scope, reviewer: Reviewer, planned: Plan | None = None)
     failed = outcome.not_reviewed if outcome else ()
     failed_paths = {n.path for n in failed}
     reviewed = tuple(f.path for f in files if f.path not in failed_paths)
-    not_reviewed = [*not_reviewed, *_unique(failed)]
+    not_reviewed = [*not_reviewed, *unique_paths(failed)]
     findings = outcome.findings if outcome else ()
     disabled = tuple(f for f in findings if f.category not in scope.categories)
     # Sanitising and rendering model text is CPU work: off the event loop that answers webhooks.
@@ -201,11 +201,3 @@ def _anchor_fn(scope: Scope) -> Callable[[str, int, int, Side], Anchor | Unancho
         return full(path, start, end, side)
 
     return incremental
-
-
-def _unique(items: Sequence[NotReviewed]) -> list[NotReviewed]:
-    """One entry per path (a file split across batches fails once per batch)."""
-    seen: dict[str, NotReviewed] = {}
-    for item in items:
-        seen.setdefault(item.path, item)
-    return list(seen.values())

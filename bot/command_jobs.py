@@ -10,8 +10,9 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from bot.commands import ACTION_KINDS, CommandCounts, CommandKind, decide, is_bot, lookup_permission, parse_command
+from bot.commands import ACTION_KINDS, CommandCounts, CommandKind, decide, lookup_permission, parse_command
 from bot.config.load import load_effective_config
+from bot.domain import is_bot
 from bot.github.client import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context

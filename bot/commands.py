@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.config.load import EffectiveConfig, dump_config_yaml
+from bot.domain import is_bot
 from bot.errors import GitHubError
 
 ALLOWED_PERMISSIONS = frozenset({"admin", "maintain", "write"})
@@ -130,13 +131,6 @@ async def lookup_permission(reader: PermissionReader, user: str) -> str | None:
         return await reader.collaborator_permission(user)
     except GitHubError:
         return None
-
-
-def is_bot(login: str, user_type: str, app_slug: str) -> bool:
-    """Bots, `[bot]` logins and the App itself: never obeyed, never answered (no bot-to-bot loops)."""
-    name = login.strip().lower()
-    slug = app_slug.strip().lower()
-    return user_type.strip().lower() == "bot" or name.endswith("[bot]") or name in (slug, f"{slug}[bot]")
 
 
 def may_command(permission: str | None, commenter_login: str, pr_author: str, config: EffectiveConfig) -> bool:

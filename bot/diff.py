@@ -1,7 +1,7 @@
 """The diff engine: what changed in a pull request, exactly, and where a review comment may land.
 
 Pure code, no I/O. This is the only module that imports `unidiff`. Rendering, filtering and batching
-for the model live in `bot.diff_render` and are re-exported here.
+for the model live in `bot.diff_render`.
 
 Model (all immutable):
 - `Diff.files` is in diff order; `FileDiff.path` is the path GitHub uses in its API (new path; the old
@@ -36,30 +36,8 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import Hunk as UnidiffHunk
 from unidiff.patch import PatchedFile, PatchSet
 
-from bot.diff_render import Batch, estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import InlineComment, Side
 from bot.errors import BotError
-
-__all__ = [
-    "Anchor",
-    "Batch",
-    "Diff",
-    "DiffLine",
-    "DiffParseError",
-    "FileDiff",
-    "FileStatus",
-    "Hunk",
-    "Unanchorable",
-    "anchor",
-    "diff_from_files_api",
-    "estimate_tokens",
-    "filter_files",
-    "make_batches",
-    "normalize_path",
-    "parse_diff",
-    "render_file",
-    "unquote_git_path",
-]
 
 LineKind = Literal["+", "-", " "]
 _REMOVED_RUN = re.compile("-+")

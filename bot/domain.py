@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -86,6 +87,25 @@ class NotReviewed:
 
     path: str
     reason: str
+
+
+def unique_paths(items: Iterable[NotReviewed]) -> tuple[NotReviewed, ...]:
+    """One entry per path, the first reason kept (a file split across batches fails once per batch)."""
+    seen: dict[str, NotReviewed] = {}
+    for item in items:
+        seen.setdefault(item.path, item)
+    return tuple(seen.values())
+
+
+def is_bot(login: str, user_type: str, app_slug: str = "") -> bool:
+    """Bots, `[bot]` logins and the App itself (by its slug): never obeyed, never answered (no bot-to-bot loops).
+
+    Case and surrounding blanks do not matter: GitHub logins are case-insensitive.
+    """
+    name = login.strip().lower()
+    slug = app_slug.strip().lower()
+    own = bool(slug) and name in (slug, f"{slug}[bot]")
+    return user_type.strip().lower() == "bot" or name.endswith("[bot]") or own
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,22 +55,6 @@ class GitHubUnavailable(RetryLater):
     """GitHub kept answering 5xx or dropping connections after bounded retries."""
 
 
-class ModelError(BotError):
-    """The model could not produce a usable answer for a batch."""
-
-
-class ModelRefused(ModelError):
-    """The model stopped with `stop_reason: refusal`."""
-
-
-class ModelTruncated(ModelError):
-    """The model stopped with `stop_reason: max_tokens`; its output is incomplete and never used."""
-
-
-class ModelInvalidOutput(ModelError):
-    """The model's answer did not validate against the findings schema."""
-
-
 class ModelUnavailable(RetryLater):
     """The model API kept failing (429/5xx/529) after the SDK's bounded retries."""
 

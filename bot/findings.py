@@ -316,9 +316,3 @@ def place(
             inline.append((item, comment))
     return Placement(tuple(inline), tuple(unplaced), below)
 
-
-def worth_posting(placement: Placement, *, incremental: bool, not_reviewed: int = 0) -> bool:
-    """Whether a review should be posted: always on a full review; on an incremental one only with news."""
-    if not incremental:
-        return True
-    return bool(placement.inline or placement.unplaced or placement.below_threshold or not_reviewed)

@@ -29,15 +29,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from bot.domain import Finding, NotReviewed, PullRequest, ReviewToPost, Severity, Usage
+from bot.domain import Finding, NotReviewed, PullRequest, ReviewToPost, Severity, Usage, unique_paths
 from bot.errors import ConfigError, Forbidden, NotFound, StaleHead, Unprocessable
+from bot.render import plural
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the heavy modules (anthropic, githubkit) load after the arguments and the key are checked
     from bot.analysis import Analysis
     from bot.config.load import EffectiveConfig
     from bot.diff import Diff
-    from bot.github.client import PostedReview, RepoClient
+    from bot.github.client import RepoClient
+    from bot.github.payloads import PostedReview
     from bot.model import PullContext
 
 T = TypeVar("T")
@@ -65,10 +67,7 @@ class LocalResult:
     @property
     def all_not_reviewed(self) -> tuple[NotReviewed, ...]:
         """Every file left out, once per path (the source's reasons first)."""
-        seen: dict[str, NotReviewed] = {}
-        for item in (*self.not_reviewed, *self.analysis.not_reviewed):
-            seen.setdefault(item.path, item)
-        return tuple(seen.values())
+        return unique_paths((*self.not_reviewed, *self.analysis.not_reviewed))
 
 
 def run_local_review(args: argparse.Namespace) -> int:
@@ -218,7 +217,7 @@ async def _analyse(
     scope = make_scope(effective, diff, diff, context, batch_tokens=settings.batch_token_budget, repo_url=repo_url)
     files, _ = select_files(scope)
     batches = batch_inputs(files, scope.batch_tokens)
-    status.stage(f"reviewing {_plural(len(files), 'file')} in {_plural(len(batches), 'batch')} ({effective.model})")
+    status.stage(f"reviewing {plural(len(files), 'file')} in {plural(len(batches), 'batch')} ({effective.model})")
     model = make_client(settings)
     try:
         reviewer = Reviewer(model, effective.model, effective.effort, concurrency=settings.model_concurrency,
@@ -345,10 +344,6 @@ def _clean(text: str) -> str:
     return _UNSAFE.sub("?", text)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("ch") else f"{n} {word}s"
-
-
 def _print_text(result: LocalResult, stream: IO[str]) -> None:
     colour = stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
     out = io.StringIO()
@@ -385,13 +380,13 @@ def _write_text(result: LocalResult, out: IO[str], colour: bool) -> None:
             for code in _clean(f.suggestion).splitlines():
                 print(f"        | {code}", file=out)
     not_reviewed = result.all_not_reviewed
-    print(f"\n{_plural(len(findings), 'finding')}; {_plural(len(a.reviewed), 'file')} reviewed, "
+    print(f"\n{plural(len(findings), 'finding')}; {plural(len(a.reviewed), 'file')} reviewed, "
           f"{len(not_reviewed)} not reviewed", file=out)
     for item in not_reviewed:
         print(f"  not reviewed: {_clean(item.path)} ({_clean(item.reason)})", file=out)
     below = a.placement.below_threshold
     if below:
-        print(f"  {_plural(len(below), 'finding')} below the configured severity threshold not shown", file=out)
+        print(f"  {plural(len(below), 'finding')} below the configured severity threshold not shown", file=out)
     if a.outcome is not None:
         u = a.outcome.usage
         print(

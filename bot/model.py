@@ -239,6 +239,10 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+#: The Messages API client type, named here for callers (only this module imports anthropic).
+ModelClient = anthropic.AsyncAnthropic
+
+
 def make_client(settings: Settings, max_retry_wait_s: float = MAX_RETRY_WAIT_S) -> anthropic.AsyncAnthropic:
     """An AsyncAnthropic client from settings (the SDK reads ANTHROPIC_API_KEY/ANTHROPIC_BASE_URL when unset)."""
     key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key is not None else None
@@ -508,23 +512,6 @@ class Reviewer:
 # The API's 400 texts for a request over the context window: the input alone ("prompt is too long: N tokens >
 # M maximum"), or input plus max_tokens ("input length and `max_tokens` exceed context limit: N + K > M, ...").
 _TOO_LONG_MARKERS: Final = ("too long", "exceed context limit")
-
-
-def reviewer_from_settings(
-    settings: Settings,
-    client: anthropic.AsyncAnthropic | None = None,
-    model: str | None = None,
-    prices: Mapping[str, Price] | None = None,
-) -> Reviewer:
-    """A Reviewer with the model, effort, concurrency and deadline from settings (`model` overrides, e.g. config)."""
-    return Reviewer(
-        client or make_client(settings),
-        model or settings.review_model,
-        effort=settings.review_effort,
-        concurrency=settings.model_concurrency,
-        deadline_s=settings.review_deadline_seconds,
-        prices=prices,
-    )
 
 
 def _failed(batch: BatchInput, reason: str, usage: Usage) -> BatchOutcome:

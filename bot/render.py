@@ -135,9 +135,11 @@ class ReviewBody:
     omitted: tuple[str, ...] = ()
 
 
-def _plural(n: int, word: str) -> str:
-    """`1 finding`, `2 findings`, with thousands separators."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+def plural(n: int, word: str) -> str:
+    """`1 finding`, `2 findings`, `3 batches`, with thousands separators."""
+    if n == 1:
+        return f"{n:,} {word}"
+    return f"{n:,} {word}es" if word.endswith(("ch", "sh", "s", "x")) else f"{n:,} {word}s"
 
 
 def _short(sha: str) -> str:
@@ -165,14 +167,14 @@ def _counts(items: Iterable[str] | Mapping[str, int], order: Sequence[str]) -> s
 def _verdict(findings: Sequence[Finding], coverage: Coverage) -> str:
     """The one verdict line."""
     missing = len(coverage.not_reviewed)
-    gap = f"; {_plural(missing, 'file')} not reviewed (see coverage)" if missing else ""
+    gap = f"; {plural(missing, 'file')} not reviewed (see coverage)" if missing else ""
     if not findings:
         return f"**Senior backend review:** no problems found in the reviewed changes{gap}."
     severe = [f for f in findings if f.severity.rank >= Severity.HIGH.rank]
     counts = _counts((f.severity.value for f in severe), [s.value for s in SEVERITY_ORDER])
     if severe:
-        return f"**Senior backend review:** {_plural(len(findings), 'finding')}, {counts}: fix before merging{gap}."
-    return f"**Senior backend review:** {_plural(len(findings), 'finding')}, none critical or high{gap}."
+        return f"**Senior backend review:** {plural(len(findings), 'finding')}, {counts}: fix before merging{gap}."
+    return f"**Senior backend review:** {plural(len(findings), 'finding')}, none critical or high{gap}."
 
 
 def _file_list(paths: Sequence[str]) -> list[str]:
@@ -191,7 +193,7 @@ def _coverage(coverage: Coverage, repo_url: str) -> list[str]:
     else:
         scope = f"full review of {_short(coverage.head_sha)}"
     n_ok, n_not = len(coverage.reviewed), len(coverage.not_reviewed)
-    out = [f"**Coverage:** {scope}: {_plural(n_ok, 'file')} reviewed, {n_not:,} not reviewed."]
+    out = [f"**Coverage:** {scope}: {plural(n_ok, 'file')} reviewed, {n_not:,} not reviewed."]
     if coverage.reviewed:
         out += ["", f"<details><summary>Files reviewed ({n_ok:,})</summary>", ""]
         out += [*_file_list(coverage.reviewed), "", "</details>"]
@@ -269,7 +271,7 @@ def _unplaced(items: Sequence[Unplaced], budget: int, repo_url: str) -> tuple[li
         files = Counter(item.finding.path for item in omitted).most_common()
         listed = ", ".join(f"{_path(p)} ({n:,})" for p, n in files[:10])
         more = f" and {len(files) - 10:,} more files" if len(files) > 10 else ""
-        out += ["", f"_{_plural(len(omitted), 'more finding')} not shown (size limit): {listed}{more}._"]
+        out += ["", f"_{plural(len(omitted), 'more finding')} not shown (size limit): {listed}{more}._"]
     return out, [item.fingerprint for item in omitted]
 
 
@@ -298,12 +300,12 @@ def render_review_body(
         ]
     if below_threshold:
         counts = _counts((f.severity.value for f in below_threshold), [s.value for s in SEVERITY_ORDER])
-        head += ["", f"{_plural(len(below_threshold), 'finding')} below the {min_severity.value} threshold "
+        head += ["", f"{plural(len(below_threshold), 'finding')} below the {min_severity.value} threshold "
                  f"not shown ({counts})."]
     total_suppressed = sum((suppressed or {}).values())
     if total_suppressed:
         why = ", ".join(f"{n:,} {reason}" for reason, n in sorted((suppressed or {}).items(), key=lambda x: -x[1]))
-        head += ["", f"{_plural(total_suppressed, 'finding')} raised before not repeated ({why})."]
+        head += ["", f"{plural(total_suppressed, 'finding')} raised before not repeated ({why})."]
     head += ["", *_coverage(coverage, repo_url)]
     for note in notes:  # the bot's own sentences (e.g. findings this push touched), never model text
         head += ["", note]
@@ -320,14 +322,14 @@ def render_check_summary(
     """The check run's (title, summary): short, counts only; the review carries the details."""
     total = sum(open_by_severity.values())
     counts = _counts({s.value: n for s, n in open_by_severity.items()}, [s.value for s in SEVERITY_ORDER])
-    title = f"{_plural(total, 'open finding')}" + (f" ({counts})" if total else "")
-    summary = [f"{_plural(len(coverage.reviewed), 'file')} reviewed, {len(coverage.not_reviewed):,} not reviewed "
+    title = f"{plural(total, 'open finding')}" + (f" ({counts})" if total else "")
+    summary = [f"{plural(len(coverage.reviewed), 'file')} reviewed, {len(coverage.not_reviewed):,} not reviewed "
                f"at {_short(coverage.head_sha)}."]
     if gate is None:
         summary.append("No gate is configured: findings never fail this check.")
     else:
         blocking = sum(n for s, n in open_by_severity.items() if s.rank >= gate.rank)
-        summary.append(f"Gate: {gate.value} or worse; {_plural(blocking, 'open finding')} at or above it.")
+        summary.append(f"Gate: {gate.value} or worse; {plural(blocking, 'open finding')} at or above it.")
     return title, " ".join(summary)
 
 

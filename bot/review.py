@@ -15,9 +15,10 @@ from bot.budget import daily_budget
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
 from bot.diff import Diff, diff_from, is_placeable
-from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage
+from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
-from bot.github.client import GitHubApp, RepoClient, Review
+from bot.github.client import GitHubApp, RepoClient
+from bot.github.payloads import Review
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, record_spend, remember_run
@@ -314,7 +315,7 @@ async def _review_and_post(
     if analysis.outcome is not None and services.metrics is not None:
         services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
     not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
-    coverage = Coverage(analysis.reviewed, _unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
+    coverage = Coverage(analysis.reviewed, unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
     nothing_new = not analysis.placement.inline and not analysis.placement.unplaced
     failed = bool(analysis.outcome and analysis.outcome.failed)
     if nothing_new and scope.incremental_from is not None and not failed:
@@ -386,13 +387,6 @@ async def _close_check_quietly(gh: RepoClient, check_id: int) -> None:
                                   summary="The review failed and will be retried.")
     except Exception:  # noqa: BLE001 - best effort: the original error is the one that matters
         log.warning("could not close check run %s", check_id)
-
-
-def _unique_paths(items: tuple[NotReviewed, ...]) -> tuple[NotReviewed, ...]:
-    seen: dict[str, NotReviewed] = {}
-    for item in items:
-        seen.setdefault(item.path, item)
-    return tuple(seen.values())
 
 
 async def handle_thread_job(job: Job, context: AppContext) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.domain import is_bot
 from bot.store.types import JobKind, JobSpec
 
 Payload = Mapping[str, Any]
@@ -65,12 +66,11 @@ def _installation_id(payload: Payload) -> int | None:
     return None
 
 
-def is_bot(user: Any) -> bool:
-    """True for a GitHub App or other bot account (`type == "Bot"` or a login ending in `[bot]`)."""
+def _from_bot(user: Any) -> bool:
+    """A payload's user object is a bot account (`bot.domain.is_bot`); anything but an object is not."""
     if not isinstance(user, Mapping):
         return False
-    login = user.get("login")
-    return user.get("type") == "Bot" or (isinstance(login, str) and login.endswith("[bot]"))
+    return is_bot(str(user.get("login") or ""), str(user.get("type") or ""))
 
 
 def _spec(payload: Payload, kind: str, pr: int, head_sha: str | None, data: Mapping[str, Any]) -> JobSpec:
@@ -89,7 +89,7 @@ def _spec(payload: Payload, kind: str, pr: int, head_sha: str | None, data: Mapp
 
 def review_pull_request(payload: Payload) -> list[JobSpec]:
     """A `review` job at the event's head sha (drafts flagged, bots ignored)."""
-    if is_bot(payload.get("sender")):
+    if _from_bot(payload.get("sender")):
         return []
     pull = _get(payload, "pull_request")
     if not isinstance(pull, Mapping):
@@ -114,7 +114,7 @@ def cancel_pull_request(payload: Payload) -> list[JobSpec]:
 
 def _comment_command(payload: Payload, pr: int, source: str) -> list[JobSpec]:
     comment = _get(payload, "comment")
-    if not isinstance(comment, Mapping) or is_bot(comment.get("user")) or is_bot(payload.get("sender")):
+    if not isinstance(comment, Mapping) or _from_bot(comment.get("user")) or _from_bot(payload.get("sender")):
         return []
     body = comment.get("body") or ""
     data = {

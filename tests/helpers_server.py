@@ -25,7 +25,7 @@ import httpx
 from bot.app import create_app
 from bot.jobs import AppContext, Registry, run_workers
 from bot.settings import Settings, load_settings
-from bot.store.base import Job
+from bot.store.types import Job
 from bot.webhook import sign
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,13 +18,13 @@ from bot.commands import (
     config_text,
     decide,
     help_text,
-    is_bot,
     lookup_permission,
     parse_command,
     rate_limited_text,
     refused_text,
 )
 from bot.config.load import EffectiveConfig, RepoConfig, parse_layer
+from bot.domain import is_bot
 from bot.errors import Forbidden, GitHubUnavailable, NotFound
 
 SLUG = "senior-review"
@@ -303,6 +303,11 @@ def test_humans_are_not_bots() -> None:
     assert not is_bot("alice", "User", SLUG)
     assert not is_bot("botanist", "User", SLUG)
     assert not is_bot("senior-reviewer", "User", SLUG)
+    assert not is_bot("", "User") and not is_bot("", "User", "")  # no slug: no login is the App's
+
+
+def test_the_app_is_recognised_by_its_slug_only_when_it_has_one() -> None:
+    assert is_bot(" Senior-Review ", "User", SLUG) and not is_bot("senior-review", "User")
 
 
 def test_disabled_repository_refuses_reviews_but_answers_help() -> None:

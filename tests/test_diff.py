@@ -13,19 +13,14 @@ from bot.diff import (
     DiffParseError,
     FileDiff,
     FileStatus,
-    Side,
     Unanchorable,
     anchor,
     diff_from_files_api,
-    estimate_tokens,
-    filter_files,
-    make_batches,
     parse_diff,
-    render_file,
     unquote_git_path,
 )
-from bot.diff_render import RENDER_LEGEND, path_matches
-from bot.domain import NotReviewed
+from bot.diff_render import RENDER_LEGEND, estimate_tokens, filter_files, make_batches, path_matches, render_file
+from bot.domain import NotReviewed, Side
 from tests.fakes.gitdiff import Entry, git_diff
 
 

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.diff import FileStatus, Side, filter_files, make_batches, parse_diff
+from bot.diff import FileStatus, parse_diff
+from bot.diff_render import filter_files, make_batches
+from bot.domain import Side
 from tests.conftest import CORPUS
 
 pytestmark = pytest.mark.corpus

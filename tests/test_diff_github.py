@@ -14,7 +14,8 @@ import jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diff import Anchor, Diff, Side, anchor, parse_diff
+from bot.diff import Anchor, Diff, anchor, parse_diff
+from bot.domain import Side
 from tests.fakes.gitdiff import Entry, git_diff
 from tests.fakes.github import FakeGitHub
 

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diff import Anchor, Diff, FileDiff, FileStatus, Hunk, Side, Unanchorable, anchor, parse_diff
+from bot.diff import Anchor, Diff, FileDiff, FileStatus, Hunk, Unanchorable, anchor, parse_diff
+from bot.domain import Side
 from tests.fakes.gitdiff import git_repo
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,7 +26,6 @@ from bot.findings import (
     normalise_title,
     place,
     touched_by_push,
-    worth_posting,
 )
 from bot.render import markers_in
 
@@ -271,14 +270,6 @@ def test_a_suggestion_is_withheld_when_the_anchor_covers_fewer_lines() -> None:
     assert "```suggestion" not in comment.body and "withheld" in comment.body
     [(_, comment)] = place([fp(replace(make(start=6, end=7), suggestion="fixed()"))], narrowing).inline
     assert "```suggestion\nfixed()\n```" in comment.body
-
-
-def test_incremental_run_with_nothing_new_posts_nothing() -> None:
-    empty = place([], fake_anchor)
-    assert not worth_posting(empty, incremental=True)
-    assert worth_posting(empty, incremental=True, not_reviewed=1)
-    assert worth_posting(empty, incremental=False)
-    assert worth_posting(place([fp(make())], fake_anchor), incremental=True)
 
 
 findings_st = st.builds(

@@ -16,7 +16,8 @@ from bot.errors import RateLimited, StaleHead
 from bot.jobs import AppContext, Registry, WorkerPool, backoff_delay, build_registry, default_registry, retry_time
 from bot.metrics import Metrics
 from bot.settings import load_settings, to_async_database_url
-from bot.store.base import Job, JobSpec, Store
+from bot.store.base import Store
+from bot.store.types import Job, JobSpec
 from tests.helpers_server import (
     HANDLED_DDL,
     bot_settings,

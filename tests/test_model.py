@@ -22,7 +22,6 @@ from bot.model import (
     Reviewer,
     make_client,
     needs_streaming,
-    reviewer_from_settings,
     split_batch,
 )
 from bot.prompts import system_prompt
@@ -127,19 +126,6 @@ def test_make_client_uses_settings(fake_claude: FakeClaude) -> None:
     assert client.api_key == "sk-x"
     assert str(client.base_url).rstrip("/") == fake_claude.base_url
     assert client.max_retries == 5
-
-
-def test_reviewer_from_settings(fake_claude: FakeClaude) -> None:
-    settings = load_settings(
-        anthropic_api_key="sk-x", anthropic_base_url=fake_claude.base_url, review_model="claude-haiku-4-5",
-        review_effort="low", model_concurrency=7, review_deadline_seconds=42,
-    )
-    reviewer = reviewer_from_settings(settings)
-    assert (reviewer.model, reviewer.effort, reviewer.concurrency, reviewer.deadline_s) == (
-        "claude-haiku-4-5", "low", 7, 42
-    )
-    assert reviewer.price == DEFAULT_PRICES["claude-haiku-4-5"]
-    assert reviewer_from_settings(settings, model="claude-opus-5-5").model == "claude-opus-5-5"
 
 
 # -- parsing ---------------------------------------------------------------------------------------------------

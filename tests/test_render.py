@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.domain import Category, Finding, NotReviewed, Severity, Side, Usage
+from bot.domain import Category, Finding, NotReviewed, Severity, Side, Usage, unique_paths
 from bot.render import (
     BODY_LIMIT,
     LIST_LIMIT,
@@ -19,6 +19,7 @@ from bot.render import (
     check_conclusion,
     finding_marker,
     markers_in,
+    plural,
     render_check_summary,
     render_comment,
     render_review_body,
@@ -239,3 +240,14 @@ def test_property_rendered_comment_is_inert_and_carries_exactly_its_marker(
     assert text.endswith("\n\n" + finding_marker(FP))
     assert_inert(text.removesuffix(finding_marker(FP)))
     assert len(text) < COMMENT_MAX
+
+
+def test_plural_counts_with_separators_and_english_endings() -> None:
+    assert plural(1, "file") == "1 file" and plural(0, "file") == "0 files"
+    assert plural(3, "batch") == "3 batches" and plural(2, "fix") == "2 fixes"
+    assert plural(1234, "finding") == "1,234 findings"
+
+
+def test_unique_paths_keeps_the_first_reason_per_path() -> None:
+    items = [NotReviewed("a.py", "first"), NotReviewed("b.py", "x"), NotReviewed("a.py", "second")]
+    assert unique_paths(items) == (NotReviewed("a.py", "first"), NotReviewed("b.py", "x"))

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.routing import ROUTES, PayloadError, is_bot, route
+from bot.domain import is_bot
+from bot.routing import ROUTES, PayloadError, route
 from tests.helpers_server import pr_payload
 
 
@@ -36,11 +37,20 @@ def test_drafts_are_flagged_for_the_pipeline() -> None:
     assert spec.data["draft"] is True
 
 
-@pytest.mark.parametrize(("sender_type", "login"), [("Bot", "dependabot[bot]"), ("User", "senior-review[bot]")])
+@pytest.mark.parametrize(
+    ("sender_type", "login"),
+    [("Bot", "dependabot[bot]"), ("User", "senior-review[bot]"), ("bot", "ci"), ("User", "Renovate[BOT]")],
+)
 def test_bot_senders_create_no_jobs(sender_type: str, login: str) -> None:
+    # The same rule as for commands (`bot.domain.is_bot`): GitHub logins and types compare case-insensitively.
     routed = route("pull_request", pr_payload(sender_type=sender_type, sender_login=login))
     assert routed.known and routed.specs == ()
-    assert is_bot({"type": sender_type, "login": login}) and not is_bot({"type": "User", "login": "bot"})
+    assert is_bot(login, sender_type) and not is_bot("bot", "User")
+
+
+def _sender_is_bot(payload: dict[str, Any]) -> bool:
+    sender = payload.get("sender") or {}
+    return is_bot(str(sender.get("login") or ""), str(sender.get("type") or ""))
 
 
 def test_closed_cancels() -> None:
@@ -102,11 +112,11 @@ def test_every_corpus_payload_routes(corpus_dir: Path) -> None:
         payload = json.loads(path.read_text())
         routed = route(event, payload)
         prefix = ".".join(path.name.split(".")[:2])
-        if prefix in EXPECTED and not is_bot(payload.get("sender")):
+        if prefix in EXPECTED and not _sender_is_bot(payload):
             assert [s.kind for s in routed.specs] == EXPECTED[prefix], path.name
         if prefix == "issue_comment.created":
             on_pr = bool(payload["issue"].get("pull_request"))
-            assert [s.kind for s in routed.specs] == (["command"] if on_pr and not is_bot(payload["sender"]) else []), (
+            assert [s.kind for s in routed.specs] == (["command"] if on_pr and not _sender_is_bot(payload) else []), (
                 path.name)
         for spec in routed.specs:
             assert spec.owner and spec.repo and spec.pr > 0, path.name

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from bot.settings import to_async_database_url
-from bot.store.base import FindingRecord, JobSpec, JobState, ReviewRecord, Store
+from bot.store.base import Store
+from bot.store.types import FindingRecord, JobSpec, JobState, ReviewRecord
 
 
 def review(pr: int = 1, sha: str = "a" * 40, trigger: str = "pull_request.synchronize") -> JobSpec:

@@ -45,34 +45,16 @@ from bot.errors import (
     TooLarge,
     Unprocessable,
 )
-from bot.github.payloads import (  # re-exported: callers import results from bot.github.client
-    AppIdentity as AppIdentity,
-)
 from bot.github.payloads import (
-    CheckRun as CheckRun,
-)
-from bot.github.payloads import (
-    Comparison as Comparison,
-)
-from bot.github.payloads import (
-    IssueComment as IssueComment,
-)
-from bot.github.payloads import (
-    PostedReview as PostedReview,
-)
-from bot.github.payloads import (
-    RawDiff as RawDiff,
-)
-from bot.github.payloads import (
-    Review as Review,
-)
-from bot.github.payloads import (
-    ReviewComment as ReviewComment,
-)
-from bot.github.payloads import (
-    ReviewThread as ReviewThread,
-)
-from bot.github.payloads import (
+    AppIdentity,
+    CheckRun,
+    Comparison,
+    IssueComment,
+    PostedReview,
+    RawDiff,
+    Review,
+    ReviewComment,
+    ReviewThread,
     check_run_of,
     comment_json,
     login_of,

@@ -25,34 +25,7 @@ from bot.store.intake import Delivery, IntakeBatcher, RawWriter
 from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
 from bot.store.records import RecordsMixin
 from bot.store.tables import deliveries
-from bot.store.types import (
-    Accepted,
-    FindingRecord,
-    FindingState,
-    Job,
-    JobKind,
-    JobSpec,
-    JobState,
-    PrState,
-    ReviewRecord,
-    pr_key,
-)
-
-__all__ = [
-    "MIGRATIONS_DIR",
-    "Accepted",
-    "FindingRecord",
-    "FindingState",
-    "Job",
-    "JobSpec",
-    "JobState",
-    "PrState",
-    "ReviewRecord",
-    "Store",
-    "make_engine",
-    "migrate_sync",
-    "pr_key",
-]
+from bot.store.types import Accepted, JobKind, JobSpec
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x5E_1102_0001
