@@ -424,3 +424,23 @@ def test_rate_limit_headers_ghes_prefix_and_recording(
     assert recorded.headers["authorization"] == f"token {token}"
     with _client(fake_github) as client:
         assert "x-ratelimit-remaining" in client.get("/nowhere").headers
+
+
+def test_graphql_objects_answer_only_what_is_selected_and_hide_other_repositories() -> None:
+    from tests.fakes.github_objects import answer_repository_objects
+
+    files = {("octo", "repo", "s1", "a/b.py"): b"x = 1\n", ("octo", "repo", "s1", "a/c/d.py"): b""}
+    query = """query($e: String!, $t: String!) { repository(owner: "octo", name: "repo") {
+        f: object(expression: $e) { ... on Blob { text } }
+        t: object(expression: $t) { ... on Tree { entries { name type } } }
+        wrong: object(expression: $e) { ... on Tree { entries { name } } } } }"""
+    answer = answer_repository_objects(query, {"e": "s1:a/b.py", "t": "s1:a"}, files, {("octo", "repo")})
+    assert answer == {"data": {"repository": {
+        "f": {"text": "x = 1\n"},
+        "t": {"entries": [{"name": "b.py", "type": "blob"}, {"name": "c", "type": "tree"}]},
+        "wrong": {},  # a blob under a Tree-only fragment is an empty object, as in any GraphQL server
+    }}}
+    hidden = answer_repository_objects(query, {"e": "s1:a/b.py", "t": "s1:a"}, files, set())
+    assert hidden["data"] == {"repository": None} and hidden["errors"][0]["type"] == "NOT_FOUND"
+    assert "errors" in answer_repository_objects("query { repository(", {}, files, set())
+    assert "errors" in answer_repository_objects(query, {"e": "s1:a/b.py"}, files, {("octo", "repo")})

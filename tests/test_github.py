@@ -495,3 +495,45 @@ def test_missing_credentials_are_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="GITHUB_APP_ID"):
         GitHubApp(load_settings())
+
+
+# ------------------------------------------------------------------ context at the head commit
+
+
+async def test_context_is_read_in_one_graphql_query(fake_github: FakeGitHub, client: RepoClient) -> None:
+    from bot.github.context import read_context
+
+    fake_github.set_file("octo", "repo", HEAD, "app/users.py", "def find(name):\n    return name\n")
+    fake_github.set_file("octo", "repo", HEAD, "tests/test_users.py", "def test_find(): ...\n")
+    fake_github.set_file("octo", "repo", HEAD, "tests/fixtures/data.json", "{}")
+    fake_github.set_file("octo", "repo", HEAD, "logo.png", b"\x89PNG\x00\x00binary")
+    fake_github.set_file("octo", "repo", BASE, "tests/test_old.py", "gone at the head\n")
+    before = len(fake_github.requests_to("POST", r"/graphql$"))
+    view = await read_context(client, HEAD, ["app/users.py", "logo.png", "missing.py"], ["tests", "nowhere", "app"])
+    assert len(fake_github.requests_to("POST", r"/graphql$")) - before == 1
+    assert view.texts == {"app/users.py": "def find(name):\n    return name\n"}  # binary and missing left out
+    assert view.listings == {"tests": ("test_users.py",), "app": ("users.py",)}  # files only, at the head commit
+    sent = fake_github.requests_to("POST", r"/graphql$")[-1].json
+    assert "app/users.py" not in sent["query"]  # paths travel as variables, never in the query text
+    assert f"{HEAD}:app/users.py" in sent["variables"].values()
+
+
+async def test_context_reads_many_files_in_at_most_two_queries(fake_github: FakeGitHub, client: RepoClient) -> None:
+    from bot.github.context import BLOBS_PER_QUERY, MAX_CALLS, read_context
+
+    paths = [f"m{n}.py" for n in range(BLOBS_PER_QUERY * 3)]
+    for path in paths:
+        fake_github.set_file("octo", "repo", HEAD, path, f"# {path}\n")
+    before = len(fake_github.requests_to("POST", r"/graphql$"))
+    view = await read_context(client, HEAD, paths, [""])
+    assert len(fake_github.requests_to("POST", r"/graphql$")) - before == MAX_CALLS
+    assert len(view.texts) == BLOBS_PER_QUERY * MAX_CALLS and view.texts["m0.py"] == "# m0.py\n"
+
+
+async def test_context_of_a_truncated_blob_is_left_out(fake_github: FakeGitHub, client: RepoClient) -> None:
+    from bot.github.context import read_context
+
+    fake_github.max_blob_text = 10
+    fake_github.set_file("octo", "repo", HEAD, "big.py", "x = 1\n" * 10)
+    view = await read_context(client, HEAD, ["big.py"], [])
+    assert view.texts == {}

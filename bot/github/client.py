@@ -665,6 +665,10 @@ class RepoClient:
                 return True
         return False
 
+    async def query(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """Run a read-only GraphQL query (retried like every call) and return its `data`."""
+        return await self._graphql(query, variables)
+
     async def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         async def attempt() -> dict[str, Any]:
             try:

@@ -30,6 +30,7 @@ GHES-style base URL `…/api/v3`; `fake_github_server` is the session-wide serve
            fake.issue_comments, fake.check_runs, fake.reactions, fake.tokens, fake.resolved_threads,
            fake.pull_json(pr), fake.reset(); parse_unified_diff(text) -> list[FakeFile]
     knobs: fake.token_ttl (s, default 3600), fake.max_patch_chars (files API omits longer patches),
+           fake.max_blob_text (GraphQL blob text longer than this is truncated),
            fake.viewer_can_resolve, fake.rate_limit_remaining
 
 Paths: every route is also served under `/api/v3` (GHES REST) and GraphQL at `/graphql` and `/api/graphql`.
@@ -57,6 +58,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from tests.fakes.github_objects import MAX_BLOB_TEXT, answer_repository_objects
 
 DOCS = "https://docs.github.com/rest"
 APP_PERMISSIONS_DEFAULT = {
@@ -361,6 +364,7 @@ class FakeGitHub:
         self.requests: list[Recorded] = []
         self.token_ttl = 3600.0
         self.max_patch_chars = 100_000
+        self.max_blob_text = MAX_BLOB_TEXT
         self.viewer_can_resolve = True
         self.rate_limit_remaining = 5000
         self._next_id = 1000
@@ -1144,7 +1148,8 @@ class FakeGitHub:
 
     def _graphql(self, ctx: _Ctx) -> Response:
         """POST /graphql, minimal: the `reviewThreads` query and `resolveReviewThread` mutation
-        (docs: graphql/reference/objects#pullrequestreviewthread, mutations#resolvereviewthread)."""
+        (docs: graphql/reference/objects#pullrequestreviewthread, mutations#resolvereviewthread), and
+        `repository { object(expression:) }` reads of files and directories (tests/fakes/github_objects.py)."""
         body = ctx.body or {}
         query, variables = str(body.get("query", "")), body.get("variables") or {}
         if "resolveReviewThread" in query:
@@ -1165,7 +1170,12 @@ class FakeGitHub:
                      if c["_pull"] == pull.number and c["in_reply_to_id"] is None and not c["_pending"]]
             page = {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
             return JSONResponse({"data": {"repository": {"pullRequest": {"reviewThreads": page}}}})
-        return JSONResponse({"errors": [{"message": "This fake only knows reviewThreads and resolveReviewThread"}]})
+        if "object(" in query:
+            tok = ctx.token
+            visible = {(self.installations[tok.installation_id].owner, r) for r in tok.repos} if tok else set()
+            return JSONResponse(answer_repository_objects(query, variables, self.files, visible, self.max_blob_text))
+        return JSONResponse({"errors": [{"message": "This fake only knows reviewThreads, resolveReviewThread and "
+                                                    "repository objects"}]})
 
     def _thread_json(self, root: dict[str, Any]) -> dict[str, Any]:
         thread_id = f"PRRT_{root['id']}"
