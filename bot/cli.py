@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve|worker|migrate|review|check-config`; exit 0 ok, 2 usage/config, 1 failure."""
+"""Command line: `python -m bot serve|worker|migrate|review|eval|check-config`; exit 0 ok, 2 usage/config, 1 failure."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ def _review(args: argparse.Namespace) -> int:
     from bot.local_review import run_local_review
 
     return run_local_review(args)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from bot.eval.run import run_eval_command
+
+    return run_eval_command(args)
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -89,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--fail-on", choices=("critical", "high", "medium", "low", "never"), default="never")
     review.add_argument("--post", action="store_true", help="post the review to the pull request")
     review.set_defaults(handler=_review)
+
+    evaluate = sub.add_parser("eval", help="measure the reviewer on the seeded pull requests (needs ANTHROPIC_API_KEY)")
+    from bot.eval.run import add_arguments
+
+    add_arguments(evaluate)
+    evaluate.set_defaults(handler=_eval)
 
     check = sub.add_parser("check-config", help="validate a .github/senior-review.yml file")
     check.add_argument("file", help="path to the YAML file")
