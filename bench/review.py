@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def synthetic_batches(files: int, per_batch: int) -> list[Any]:
     """Rendered batch texts (path headers, gutters with line numbers) for `files` generated files."""
-    from bot.model import BatchInput
+    from bot.contract import BatchInput
 
     batches = []
     paths = [f"services/orders/module_{n:03d}.py" for n in range(files)]
@@ -37,7 +37,8 @@ def synthetic_batches(files: int, per_batch: int) -> list[Any]:
 
 async def run(latency: float, files: int, per_batch: int, concurrency: int) -> None:
     """Start the fake in-process, review, print the figures."""
-    from bot.model import PullContext, Reviewer, make_client
+    from bot.contract import PullContext
+    from bot.model import Reviewer, make_client
     from bot.settings import load_settings
     from tests.fakes.claude import running_fake_claude
 

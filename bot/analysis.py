@@ -13,11 +13,12 @@ from functools import partial
 
 from bot.budget import apply_budget, token_budget
 from bot.config.load import EffectiveConfig, instructions_for
+from bot.contract import BatchInput, BatchReviewer, PullContext, ReviewOutcome
 from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import Category, Finding, NotReviewed, Severity, Side, unique_paths
 from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
-from bot.model import DEFAULT_PRICES, BatchInput, PullContext, Reviewer, ReviewOutcome
+from bot.prices import DEFAULT_PRICES
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +156,7 @@ def estimated_cost(tokens: int, model: str) -> float:
     return tokens * (price.input_per_mtok + 0.1 * price.output_per_mtok) / 1_000_000
 
 
-async def analyse(scope: Scope, reviewer: Reviewer, planned: Plan | None = None) -> Analysis:
+async def analyse(scope: Scope, reviewer: BatchReviewer, planned: Plan | None = None) -> Analysis:
     """Run one review over `scope` with `reviewer` and decide where every finding goes."""
     planned = planned or plan(scope)
     files, not_reviewed, batches = list(planned.files), list(planned.not_reviewed), list(planned.batches)

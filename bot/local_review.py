@@ -37,10 +37,10 @@ from bot.settings import Settings, load_settings
 if TYPE_CHECKING:  # the heavy modules (anthropic, githubkit) load after the arguments and the key are checked
     from bot.analysis import Analysis
     from bot.config.load import EffectiveConfig
+    from bot.contract import PullContext
     from bot.diff import Diff
     from bot.github.client import RepoClient
     from bot.github.payloads import PostedReview
-    from bot.model import PullContext
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -129,8 +129,8 @@ async def review_local_diff(settings: Settings, text: str, source: str, status: 
     """Review a `git diff` text with the server's default configuration (decoded like GitHub's diff: UTF-8,
     invalid bytes replaced)."""
     from bot.config.load import default_config
+    from bot.contract import PullContext
     from bot.diff import parse_diff
-    from bot.model import PullContext
 
     status = status or _Status(None)
     diff = parse_diff(text)
@@ -148,8 +148,8 @@ async def review_pull_request(
 ) -> LocalResult:
     """Read `owner/repo#number` with `token`, review it like the App, and with `post` submit one review."""
     from bot.config.load import load_effective_config
+    from bot.contract import PullContext
     from bot.github.client import token_repo_client
-    from bot.model import PullContext
 
     status = status or _Status(None)
     gh = client or token_repo_client(settings, token, owner, repo)

@@ -22,19 +22,20 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import anthropic
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from bot.domain import Category, Finding, NotReviewed, Severity, Side, Usage
+from bot.answer import output_schema, parse_answer
+from bot.contract import BatchInput, BatchOutcome, PullContext, ReviewOutcome, Splitter, split_batch
+from bot.domain import Usage
 from bot.errors import BotError, ConfigError, DeadlineExceeded, ModelUnavailable, RetryLater
+from bot.prices import DEFAULT_PRICES, Price
 from bot.prompts import batch_prompt, system_prompt
 from bot.settings import Settings
 
@@ -45,161 +46,6 @@ MAX_RETRY_WAIT_S: Final = 60.0
 # The SDK refuses non-streaming calls whose max_tokens implies over 10 minutes at its assumed 128k tokens/hour
 # (`_calculate_nonstreaming_timeout` in anthropic/_base_client.py): 3600 * max_tokens / 128_000 > 600.
 NONSTREAMING_MAX_TOKENS: Final = 21_333
-
-# Stable on purpose: the schema is part of the cached prefix, so any change invalidates the prompt cache.
-REVIEW_SCHEMA: Final[Mapping[str, Any]] = MappingProxyType(
-    {
-        "type": "object",
-        "properties": {
-            "summary": {"type": "string"},
-            "findings": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "path": {"type": "string"},
-                        "start_line": {"type": "integer"},
-                        "end_line": {"type": "integer"},
-                        "side": {"type": "string", "enum": ["right", "left"]},
-                        "severity": {"type": "string", "enum": ["critical", "high", "medium", "low"]},
-                        "category": {
-                            "type": "string",
-                            "enum": ["security", "validation", "performance", "tests", "reliability", "design"],
-                        },
-                        "title": {"type": "string"},
-                        "body": {"type": "string"},
-                        "suggestion": {"type": ["string", "null"]},
-                    },
-                    "required": [
-                        "path", "start_line", "end_line", "side", "severity", "category", "title", "body",
-                        "suggestion",
-                    ],
-                    "additionalProperties": False,
-                },
-            },
-        },
-        "required": ["summary", "findings"],
-        "additionalProperties": False,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million tokens for one model; cache writes and reads are multiples of the input price."""
-
-    input_per_mtok: float
-    output_per_mtok: float
-    cache_write_multiplier: float = 1.25
-    cache_read_multiplier: float = 0.1
-
-    def cost(self, usage: Usage) -> float:
-        """The cost of `usage` in USD."""
-        return (
-            usage.input_tokens * self.input_per_mtok
-            + usage.output_tokens * self.output_per_mtok
-            + usage.cache_creation_input_tokens * self.input_per_mtok * self.cache_write_multiplier
-            + usage.cache_read_input_tokens * self.input_per_mtok * self.cache_read_multiplier
-        ) / 1_000_000
-
-
-# Defaults only: keeping these current with Anthropic's published prices is the operator's responsibility;
-# configuration overrides them per model (`Reviewer(prices=...)`). Cache writes are the 5-minute TTL rate.
-DEFAULT_PRICES: Final[Mapping[str, Price]] = MappingProxyType(
-    {
-        "claude-sonnet-5-5": Price(input_per_mtok=3.0, output_per_mtok=15.0),
-        "claude-opus-5-5": Price(input_per_mtok=5.0, output_per_mtok=25.0),
-        "claude-haiku-4-5": Price(input_per_mtok=1.0, output_per_mtok=5.0),
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class PullContext:
-    """What the prompt says about the pull request; `instructions` is the owner's trusted configuration text."""
-
-    repo: str
-    title: str
-    body: str
-    instructions: str = ""
-    language: str = "English"
-
-
-@dataclass(frozen=True, slots=True)
-class BatchInput:
-    """One batch: rendered diff text (with line-number gutters) and the files it covers."""
-
-    index: int
-    text: str
-    files: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOutcome:
-    """The result for (part of) one batch; `error` set means its files were not reviewed, and why."""
-
-    index: int
-    files: tuple[str, ...]
-    findings: tuple[Finding, ...] = ()
-    summary: str = ""
-    usage: Usage = field(default_factory=Usage)
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewOutcome:
-    """Every batch's outcome plus the review's totals."""
-
-    batches: tuple[BatchOutcome, ...]
-    usage: Usage
-    cost_usd: float
-    model: str
-    calls: int
-
-    @property
-    def findings(self) -> tuple[Finding, ...]:
-        """Findings of every batch that was reviewed, in batch order."""
-        return tuple(f for b in self.batches if b.error is None for f in b.findings)
-
-    @property
-    def failed(self) -> tuple[BatchOutcome, ...]:
-        """Outcomes whose files were not reviewed."""
-        return tuple(b for b in self.batches if b.error is not None)
-
-    @property
-    def not_reviewed(self) -> tuple[NotReviewed, ...]:
-        """The files of failed outcomes, each with the reason."""
-        return tuple(NotReviewed(path, b.error or "") for b in self.failed for path in b.files)
-
-
-Splitter = Callable[[BatchInput], Sequence[BatchInput]]
-
-
-def split_batch(batch: BatchInput) -> list[BatchInput]:
-    """Split a batch into two halves at the file boundary nearest the middle (else the line nearest it).
-
-    A file boundary is a line that starts with a file's path, or with a `diff --git`/`+++ `/`--- ` header
-    mentioning one. Each half keeps the batch's index and the files whose path its text mentions. Returns a
-    single element when the text cannot be split.
-    """
-    lines = batch.text.splitlines(keepends=True)
-    if len(lines) < 2:
-        return [batch]
-    boundaries = [i for i, line in enumerate(lines) if i > 0 and _starts_file(line, batch.files)]
-    candidates = boundaries or list(range(1, len(lines)))
-    middle = len(lines) / 2
-    cut = min(candidates, key=lambda i: abs(i - middle))
-    halves = ("".join(lines[:cut]), "".join(lines[cut:]))
-    return [
-        BatchInput(batch.index, text, tuple(f for f in batch.files if f in text) or batch.files) for text in halves
-    ]
-
-
-def _starts_file(line: str, files: Sequence[str]) -> bool:
-    stripped = line.lstrip("#= ").removeprefix("diff --git ").removeprefix("+++ ").removeprefix("--- ")
-    stripped = stripped.removeprefix("a/").removeprefix("b/")
-    return any(stripped.startswith(path) for path in files)
-
 
 def needs_streaming(max_tokens: int) -> bool:
     """Whether the SDK requires streaming for a call with this `max_tokens`."""
@@ -254,65 +100,6 @@ def make_client(settings: Settings, max_retry_wait_s: float = MAX_RETRY_WAIT_S) 
     )
 
 
-MAX_PATH_CHARS = 1_000
-MAX_TITLE_CHARS = 1_000
-MAX_TEXT_CHARS = 40_000
-
-
-class _FindingAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str = Field(min_length=1)
-    start_line: int = Field(ge=1)
-    end_line: int = Field(ge=1)
-    side: Literal["right", "left"]
-    severity: Severity
-    category: Category
-    title: str = Field(min_length=1)
-    body: str = Field(min_length=1)
-    suggestion: str | None
-
-    @field_validator("side", "severity", "category", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _ordered(self) -> _FindingAnswer:
-        if self.end_line < self.start_line:
-            raise ValueError("end_line precedes start_line")
-        return self
-
-    def to_finding(self) -> Finding:
-        # Structured outputs cannot bound string lengths, so the boundary does: the sanitiser later caps far
-        # lower with a visible "(truncated)"; these limits only keep pathological answers from costing CPU.
-        return Finding(
-            path=self.path[:MAX_PATH_CHARS],
-            start_line=self.start_line,
-            end_line=self.end_line,
-            side=Side.RIGHT if self.side == "right" else Side.LEFT,
-            severity=self.severity,
-            category=self.category,
-            title=self.title.strip()[:MAX_TITLE_CHARS],
-            body=self.body.strip()[:MAX_TEXT_CHARS],
-            suggestion=self.suggestion[:MAX_TEXT_CHARS] if self.suggestion is not None else None,
-        )
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    summary: str
-    findings: list[_FindingAnswer]
-
-
-def parse_answer(text: str) -> tuple[str, tuple[Finding, ...]]:
-    """Validate the model's JSON answer; raises ValueError (incl. pydantic's ValidationError) when it is unusable."""
-    data = json.loads(text)
-    answer = _Answer.model_validate(data)
-    return answer.summary.strip(), tuple(f.to_finding() for f in answer.findings)
-
-
 @dataclass
 class _Run:
     """Per-review accounting, shared by the batch tasks."""
@@ -358,7 +145,7 @@ class Reviewer:
             {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}
         ]
         self._output_config: anthropic.types.OutputConfigParam = {
-            "format": {"type": "json_schema", "schema": dict(REVIEW_SCHEMA)}
+            "format": {"type": "json_schema", "schema": output_schema()}
         }
         if effort is not None:
             self._output_config["effort"] = effort

@@ -14,6 +14,7 @@ from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, pl
 from bot.budget import daily_budget
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
+from bot.contract import PullContext
 from bot.diff import Diff, diff_from, is_placeable
 from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
@@ -22,7 +23,7 @@ from bot.github.payloads import Review
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, record_spend, remember_run
-from bot.model import PullContext, Reviewer, make_client
+from bot.model import Reviewer, make_client
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
 from bot.store.base import Store
 from bot.store.types import FindingRecord, Job, ReviewRecord

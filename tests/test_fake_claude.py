@@ -140,7 +140,7 @@ def _input_tokens(params: dict[str, Any]) -> int:
 
 
 def test_defaults_know_the_priced_models_and_a_200k_window(fake_claude: FakeClaude) -> None:
-    from bot.model import DEFAULT_PRICES
+    from bot.prices import DEFAULT_PRICES
 
     assert set(DEFAULT_PRICES) <= KNOWN_MODELS == fake_claude.known_models
     assert fake_claude.context_window == CONTEXT_WINDOW == 200_000
@@ -279,11 +279,11 @@ async def test_answer_breaking_the_request_schema_is_reported(
 
 
 async def test_finding_helper_matches_the_bot_schema(fake_claude: FakeClaude, fake_claude_client: Any) -> None:
-    from bot.model import REVIEW_SCHEMA
+    from bot.answer import output_schema
 
     fake_claude.queue([finding("a.py", 2, severity="low")])
     message = await fake_claude_client.messages.create(
-        **_params(output_config={"format": {"type": "json_schema", "schema": dict(REVIEW_SCHEMA)}})
+        **_params(output_config={"format": {"type": "json_schema", "schema": output_schema()}})
     )
     assert json.loads(message.content[0].text)["findings"][0]["severity"] == "low"
 

@@ -11,19 +11,12 @@ from typing import Any
 
 import pytest
 
+from bot.answer import output_schema
+from bot.contract import BatchInput, PullContext, split_batch
 from bot.domain import Category, NotReviewed, Severity, Side, Usage
 from bot.errors import ConfigError, DeadlineExceeded, ModelUnavailable
-from bot.model import (
-    DEFAULT_PRICES,
-    REVIEW_SCHEMA,
-    BatchInput,
-    Price,
-    PullContext,
-    Reviewer,
-    make_client,
-    needs_streaming,
-    split_batch,
-)
+from bot.model import Reviewer, make_client, needs_streaming
+from bot.prices import DEFAULT_PRICES, Price
 from bot.prompts import system_prompt
 from bot.settings import load_settings
 from tests.fakes.claude import Answer, FakeClaude, finding
@@ -72,7 +65,7 @@ async def test_request_shape(fake_claude: FakeClaude, make_reviewer: MakeReviewe
         {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}
     ]
     assert request["output_config"] == {
-        "format": {"type": "json_schema", "schema": json.loads(json.dumps(dict(REVIEW_SCHEMA)))},
+        "format": {"type": "json_schema", "schema": output_schema()},
         "effort": "medium",
     }
     assert "tool_choice" not in request and "tools" not in request
@@ -106,7 +99,7 @@ def test_schema_forbids_additional_properties_everywhere() -> None:
             return [o for item in node for o in objects(item)]
         return []
 
-    found = objects(dict(REVIEW_SCHEMA))
+    found = objects(output_schema())
     assert len(found) == 2
     assert all(o["additionalProperties"] is False and set(o["required"]) == set(o["properties"]) for o in found)
 

@@ -1,0 +1,105 @@
+"""What the review core asks of a model reviewer and what it gets back (no I/O, no SDK: `bot.model` implements it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.domain import Finding, NotReviewed, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class PullContext:
+    """What the prompt says about the pull request; `instructions` is the owner's trusted configuration text."""
+
+    repo: str
+    title: str
+    body: str
+    instructions: str = ""
+    language: str = "English"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInput:
+    """One batch: rendered diff text (with line-number gutters) and the files it covers."""
+
+    index: int
+    text: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """The result for (part of) one batch; `error` set means its files were not reviewed, and why."""
+
+    index: int
+    files: tuple[str, ...]
+    findings: tuple[Finding, ...] = ()
+    summary: str = ""
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    """Every batch's outcome plus the review's totals."""
+
+    batches: tuple[BatchOutcome, ...]
+    usage: Usage
+    cost_usd: float
+    model: str
+    calls: int
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        """Findings of every batch that was reviewed, in batch order."""
+        return tuple(f for b in self.batches if b.error is None for f in b.findings)
+
+    @property
+    def failed(self) -> tuple[BatchOutcome, ...]:
+        """Outcomes whose files were not reviewed."""
+        return tuple(b for b in self.batches if b.error is not None)
+
+    @property
+    def not_reviewed(self) -> tuple[NotReviewed, ...]:
+        """The files of failed outcomes, each with the reason."""
+        return tuple(NotReviewed(path, b.error or "") for b in self.failed for path in b.files)
+
+
+class BatchReviewer(Protocol):
+    """Reviews the batches of one pull request (`bot.model.Reviewer` is the real one)."""
+
+    async def review(self, context: PullContext, batches: Sequence[BatchInput]) -> ReviewOutcome:
+        """Review every batch; failures of single batches are outcomes, failures of the review raise."""
+        ...
+
+
+Splitter = Callable[[BatchInput], Sequence[BatchInput]]
+
+
+def split_batch(batch: BatchInput) -> list[BatchInput]:
+    """Split a batch into two halves at the file boundary nearest the middle (else the line nearest it).
+
+    A file boundary is a line that starts with a file's path, or with a `FILE `/`diff --git`/`+++ `/`--- ` header
+    mentioning one. Each half keeps the batch's index and the files whose path its text mentions. Returns a
+    single element when the text cannot be split.
+    """
+    lines = batch.text.splitlines(keepends=True)
+    if len(lines) < 2:
+        return [batch]
+    boundaries = [i for i, line in enumerate(lines) if i > 0 and _starts_file(line, batch.files)]
+    candidates = boundaries or list(range(1, len(lines)))
+    middle = len(lines) / 2
+    cut = min(candidates, key=lambda i: abs(i - middle))
+    halves = ("".join(lines[:cut]), "".join(lines[cut:]))
+    return [
+        BatchInput(batch.index, text, tuple(f for f in batch.files if f in text) or batch.files) for text in halves
+    ]
+
+
+def _starts_file(line: str, files: Sequence[str]) -> bool:
+    stripped = line.lstrip("#= ").removeprefix("FILE ").removeprefix("diff --git ")
+    stripped = stripped.removeprefix("+++ ").removeprefix("--- ")
+    stripped = stripped.removeprefix("a/").removeprefix("b/")
+    return any(stripped.startswith(path) for path in files)
