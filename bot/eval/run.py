@@ -44,8 +44,8 @@ async def run_case(case: Case, settings: Settings, reviewer: Any, model: str, ef
     """Review one case like the App would and score what it would post."""
     from bot.analysis import analyse, make_scope
     from bot.config.load import default_config
+    from bot.contract import PullContext
     from bot.diff import parse_diff
-    from bot.model import PullContext
 
     diff = parse_diff(case.diff)
     effective = replace(default_config(settings), model=model, effort=effort)
