@@ -21,9 +21,9 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from bot.config.globs import first_match
 from bot.domain import NotReviewed
 
 if TYPE_CHECKING:  # bot.diff imports this module; the model types are only needed for annotations
@@ -73,93 +73,6 @@ DEFAULT_EXCLUDES: tuple[tuple[str, str], ...] = (
 _DEFAULT_PATTERNS = tuple(pattern for pattern, _ in DEFAULT_EXCLUDES)
 
 
-@lru_cache(maxsize=512)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a path glob (semantics in `path_matches`) into a regex over full paths."""
-    pat = pattern.strip()
-    while pat.startswith("./"):
-        pat = pat[2:]
-    if pat.endswith("/"):
-        pat += "**"
-    if pat.startswith("/"):
-        pat = pat.lstrip("/")
-    elif "/" not in pat.rstrip("/").removesuffix("/**"):
-        pat = "**/" + pat
-    out: list[str] = []
-    i = 0
-    while i < len(pat):
-        if pat.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pat.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pat[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pat[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pat[i] == "[" and "]" in pat[i + 2 :] and "/" not in pat[i : pat.index("]", i + 2)]:
-            # A class never matches "/" (gitignore): `[!abc]` excludes it too, and `[/]` is literal text.
-            end = pat.index("]", i + 2)
-            body = pat[i + 1 : end]
-            negated = body.startswith("!")
-            body = (body[1:] if negated else body).replace("\\", "\\\\")
-            out.append("[" + ("^/" if negated else "") + body + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pat[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
-
-
-def path_matches(path: str, pattern: str) -> bool:
-    """Whether `path` matches the glob `pattern`.
-
-    Semantics (gitignore-like, always matched against the whole repository-relative path):
-    `*` and `?` never cross `/`; `**` crosses any number of directories (`a/**/b` matches `a/b`);
-    `[abc]`/`[!abc]` are character classes; a pattern without `/` matches the file name at any depth
-    (`*.lock`); a pattern ending in `/` matches everything under such a directory at any depth when it
-    has no other `/` (`vendor/`), else under that path from the root; a leading `/` anchors at the root.
-    """
-    return glob_regex(pattern).match(path) is not None
-
-
-def _is_name_pattern(pattern: str) -> bool:
-    """Whether a glob has no `/` and so matches a file name at any depth."""
-    return "/" not in pattern.strip().removeprefix("./")
-
-
-@lru_cache(maxsize=64)
-def _pattern_set(patterns: tuple[str, ...]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
-    """Two regexes (file-name patterns, path patterns) whose named groups `p<i>` tell which pattern matched."""
-    names = [(i, p) for i, p in enumerate(patterns) if _is_name_pattern(p)]
-    paths = [(i, p) for i, p in enumerate(patterns) if not _is_name_pattern(p)]
-
-    def combine(items: list[tuple[int, str]], on_name: bool) -> re.Pattern[str] | None:
-        if not items:
-            return None
-        body = [glob_regex(("/" if on_name else "") + p.strip()).pattern.removesuffix("\\Z") for _, p in items]
-        return re.compile("|".join(f"(?P<p{i}>{b})" for (i, _), b in zip(items, body, strict=True)) + "\\Z",
-                          re.DOTALL)
-
-    return combine(names, True), combine(paths, False)
-
-
-def first_match(path: str, patterns: Sequence[str]) -> int | None:
-    """Index of the first pattern in `patterns` that `path` matches (`path_matches` semantics), or None."""
-    if not patterns:
-        return None
-    by_name, by_path = _pattern_set(tuple(patterns))
-    hits: list[int] = []
-    for regex, subject in ((by_name, path.rpartition("/")[2]), (by_path, path)):
-        m = regex.match(subject) if regex is not None else None
-        if m is not None:
-            hits += [int(k[1:]) for k, v in m.groupdict().items() if v is not None]
-    return min(hits) if hits else None
-
-
 def _no_content_reason(f: FileDiff) -> str:
     """Why a file without hunks has nothing to review."""
     if f.status == "renamed":
@@ -199,7 +112,7 @@ def filter_files(
 
     Checked in order: not reviewable (binary, submodule, patch omitted...); `include` (when given, a
     file must match one); `exclude`; `DEFAULT_EXCLUDES` (unless `defaults=False`); no hunks (pure
-    rename, mode change, empty file). Glob semantics: `path_matches`.
+    rename, mode change, empty file). Glob semantics: `bot.config.globs.path_matches`.
     """
     keep: list[FileDiff] = []
     skipped: list[NotReviewed] = []
@@ -424,9 +337,7 @@ __all__ = [
     "estimate_tokens",
     "file_header",
     "filter_files",
-    "glob_regex",
     "make_batches",
-    "path_matches",
     "render_file",
     "render_hunk",
 ]

@@ -266,7 +266,7 @@ async def test_effort_falls_back_to_server(settings: Settings) -> None:
         ("- a\n- b\n", 1, "must be a mapping"),
         ("enabled: true\nenabled: false\n", 2, "duplicate key 'enabled'"),
         ("x: &a [1]\ny: *a\n", 2, "aliases are not supported"),
-        ("paths:\n  exclude:\n    - ''\n", 3, "paths.exclude: a glob must not be empty"),
+        ("paths:\n  exclude:\n    - ''\n", 3, "paths.exclude[0]: a glob must not be empty"),
     ],
 )
 def test_problems_carry_line_numbers(text: str, line: int, fragment: str) -> None:

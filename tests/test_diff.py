@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config.globs import path_matches
 from bot.diff import (
     Anchor,
     Diff,
@@ -19,7 +20,7 @@ from bot.diff import (
     parse_diff,
     unquote_git_path,
 )
-from bot.diff_render import RENDER_LEGEND, estimate_tokens, filter_files, make_batches, path_matches, render_file
+from bot.diff_render import RENDER_LEGEND, estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import NotReviewed, Side
 from tests.fakes.gitdiff import Entry, git_diff
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from bot.config.globs import MAX_GLOB_CHARS, check_glob
 from bot.domain import Category, Severity
 
 Effort = Literal["low", "medium", "high"]
 GateSeverity = Literal["critical", "high", "medium", "low", "none"]
 
 MAX_GLOBS = 100
-MAX_GLOB_LENGTH = 200
+MAX_GLOB_LENGTH = MAX_GLOB_CHARS
 MAX_INSTRUCTIONS = 20
 MAX_INSTRUCTION_CHARS = 2_000
 
@@ -23,16 +24,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Glob = str
-
-
-def _check_globs(value: tuple[str, ...]) -> tuple[str, ...]:
-    for glob in value:
-        if not glob.strip():
-            raise ValueError("a glob must not be empty")
-        if len(glob) > MAX_GLOB_LENGTH:
-            raise ValueError(f"a glob must be at most {MAX_GLOB_LENGTH} characters")
+def _check_glob(value: str) -> str:
+    check_glob(value)  # GlobError is a ValueError: pydantic reports it at the glob's own line
     return value
+
+
+Glob = Annotated[str, AfterValidator(_check_glob)]
 
 
 class AutoReview(_Strict):
@@ -61,8 +58,6 @@ class Paths(_Strict):
         default=True,
         description="Also exclude lock files, vendored, generated and minified files, build output and binaries.",
     )
-
-    _globs = field_validator("include", "exclude")(_check_globs)
 
 
 class Instruction(_Strict):
