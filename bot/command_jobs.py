@@ -10,15 +10,24 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-from bot.commands import ACTION_KINDS, CommandCounts, CommandKind, decide, lookup_permission, parse_command
+from bot.commands import (
+    ACTION_KINDS,
+    REVIEW_KINDS,
+    CommandCounts,
+    CommandKind,
+    decide,
+    is_writer,
+    lookup_permission,
+    parse_command,
+)
 from bot.config.load import load_effective_config
 from bot.domain import is_bot
 from bot.github.client import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader
-from bot.sanitize import sanitize_inline
 from bot.store.types import Job, JobKind, JobSpec
+from bot.trust import automatic_review_allowed
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +82,8 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
         gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
         pr = await gh.get_pull(request.number)
         effective = await load_effective_config(
-            _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.base_ref, services.settings
+            _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
+            services.settings,
         )
         store = services.store
         since = time.time() - HOUR
@@ -82,9 +92,13 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
             accepted_on_pr=await store.count_commands(pr.full_name, since, pr=pr.number, accepted_only=True),
         )
         permission = await lookup_permission(gh, request.author)
+        author_may_review = True
+        if command.kind in REVIEW_KINDS and not is_writer(permission):  # the PR author's own review: same rule
+            author_may_review = (await automatic_review_allowed(pr, effective.config, gh, store)).allowed
         decision = decide(
             command, commenter_login=request.author, commenter_type=request.author_type, permission=permission,
             pr_author=pr.author, app_slug=identity.slug, config=effective, counts=counts,
+            author_may_review=author_may_review,
         )
         if decision.allowed:
             logged = command.kind.value
@@ -164,15 +178,20 @@ async def reply_after_review(request: ReviewRequest, outcome: Outcome, services:
     await _reply_at(gh, request.number, request.comment_id, request.comment_source, text)
 
 
-async def report_dead_job(job: Job, reason: str, context: AppContext) -> None:
-    """Dead-letter hook: a failed check run on the head (or a comment) says the review gave up, and why."""
+async def report_dead_job(job: Job, public: str, context: AppContext) -> None:
+    """Dead-letter hook: the PR learns that its review (or command) gave up, in a fixed sentence with an incident
+    id (`public`, from `bot.incidents`); the exception text stays in the logs."""
     installation = job.installation_id
-    if installation is None or job.kind != JobKind.REVIEW:
+    if installation is None or job.kind not in (JobKind.REVIEW, JobKind.COMMAND):
         return
     services = Services.of(context)
     gh = services.github.for_repo(installation, job.owner, job.repo)
     slug = (await services.github.identity()).slug
-    summary = (f"The review failed {job.attempts} times and was given up: {sanitize_inline(reason[:500])}. "
+    if job.kind == JobKind.COMMAND:
+        text = f"Sorry, this command could not be carried out. {public}"
+        await _reply_at(gh, job.pr, int(job.payload["comment_id"]), job.payload.get("source"), text)
+        return
+    summary = (f"The review failed {job.attempts} times and was given up. {public} "
                f"Comment `@{slug} review` to try again.")
     if job.head_sha:
         run = await gh.create_check_run(job.head_sha, CHECK_NAME, status="completed", conclusion="failure",

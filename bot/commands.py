@@ -33,6 +33,8 @@ class CommandKind(StrEnum):
 
 #: Commands that start work (a review job or a pause-state change) rather than only a reply.
 ACTION_KINDS = frozenset({CommandKind.REVIEW, CommandKind.FULL_REVIEW, CommandKind.PAUSE, CommandKind.RESUME})
+#: Commands that start a paid model run.
+REVIEW_KINDS = frozenset({CommandKind.REVIEW, CommandKind.FULL_REVIEW})
 _WORDS = {kind.value: kind for kind in CommandKind if kind is not CommandKind.UNKNOWN}
 
 
@@ -133,9 +135,14 @@ async def lookup_permission(reader: PermissionReader, user: str) -> str | None:
         return None
 
 
+def is_writer(permission: str | None) -> bool:
+    """Write, maintain or admin permission on the repository."""
+    return isinstance(permission, str) and permission.strip().lower() in ALLOWED_PERMISSIONS
+
+
 def may_command(permission: str | None, commenter_login: str, pr_author: str, config: EffectiveConfig) -> bool:
     """Write, maintain or admin; the PR's author too when configured; anything else (or None) fails closed."""
-    if isinstance(permission, str) and permission.strip().lower() in ALLOWED_PERMISSIONS:
+    if is_writer(permission):
         return True
     is_author = bool(pr_author) and commenter_login.strip().lower() == pr_author.strip().lower()
     return is_author and config.config.commands.allow_pr_author
@@ -151,8 +158,13 @@ def decide(
     app_slug: str,
     config: EffectiveConfig,
     counts: CommandCounts,
+    author_may_review: bool = True,
 ) -> Decision:
-    """Bots: silence; then the per-user limit, permission, the per-PR limit, and the command itself."""
+    """Bots: silence; then the per-user limit, permission, the per-PR limit, and the command itself.
+
+    `author_may_review`: the trust rule for automatic reviews (`bot.trust`) passed for this PR's author; a PR
+    author obeyed only through `commands.allow_pr_author` cannot start a paid review when it did not.
+    """
     if is_bot(commenter_login, commenter_type, app_slug):
         return Decision(False, "commenter is a bot", None)
     limits = config.config.commands
@@ -160,6 +172,8 @@ def decide(
         return _limited("user", counts.by_user, limits.max_per_user_per_hour, app_slug)
     if not may_command(permission, commenter_login, pr_author, config):
         return Decision(False, f"permission {permission or 'unknown'}", refused_text(app_slug, config))
+    if command.kind in REVIEW_KINDS and not is_writer(permission) and not author_may_review:
+        return Decision(False, "untrusted pull request author", untrusted_author_text(app_slug))
     if counts.accepted_on_pr >= limits.max_per_pr_per_hour:
         return _limited("pull request", counts.accepted_on_pr, limits.max_per_pr_per_hour, app_slug)
     if command.kind is CommandKind.UNKNOWN:
@@ -206,6 +220,12 @@ def help_text(app_slug: str, config: EffectiveConfig, unknown: bool = False) -> 
 def refused_text(app_slug: str, config: EffectiveConfig) -> str:
     """The one short reply to a refused command."""
     return f"Sorry, `@{app_slug}` commands can only be used by {_who(config)}."
+
+
+def untrusted_author_text(app_slug: str) -> str:
+    """The reply to a PR author whose own pull request is not reviewed without a maintainer."""
+    return (f"Reviews of this pull request are started by a maintainer: someone with write access can comment "
+            f"`@{app_slug} review`.")
 
 
 def rate_limited_text(scope: str, limit: int, app_slug: str) -> str:

@@ -125,6 +125,10 @@ class PullRequest:
     base_ref: str
     draft: bool
     state: str
+    # GitHub's relation of the author to the repository (OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE...).
+    author_association: str = ""
+    # The repository's default branch: configuration is read there, whatever branch the PR targets.
+    default_branch: str = ""
 
     @property
     def full_name(self) -> str:

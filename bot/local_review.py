@@ -156,8 +156,8 @@ async def review_pull_request(
     try:
         status.line(f"reading {owner}/{repo}#{number} ...")
         pr = await gh.get_pull(number)
-        effective = await load_effective_config(_TokenConfigReader(settings, token, gh), owner, repo, pr.base_ref,
-                                                settings)
+        effective = await load_effective_config(_TokenConfigReader(settings, token, gh), owner, repo,
+                                                pr.default_branch or None, settings)
         notes = [f"configuration problem: {problem}" for problem in effective.problems]
         if not effective.config.enabled:
             if post:

@@ -27,6 +27,7 @@ from bot.model import Reviewer, make_client
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
 from bot.store.base import Store
 from bot.store.types import FindingRecord, Job, ReviewRecord
+from bot.trust import automatic_review_allowed, awaiting_maintainer_text
 
 log = logging.getLogger(__name__)
 
@@ -168,13 +169,19 @@ async def run_review(request: ReviewRequest, services: Services) -> Outcome:
     if pr.state != "open":
         return Outcome("skipped", "pull request is not open")
     effective = await load_effective_config(
-        _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.base_ref, services.settings
+        _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
+        services.settings,
     )
     if effective.problems:
         await _report_config_problems(gh, pr.number, effective)
     skip = await _skip_reason(request, pr, effective, services.store)
     if skip:
         return Outcome("skipped", skip)
+    if request.automatic:
+        trust = await automatic_review_allowed(pr, effective.config, gh, services.store)
+        if not trust.allowed:
+            await _await_maintainer(services, gh, pr)
+            return Outcome("skipped", trust.reason)
     repo_name = pr.full_name
     if await services.store.review_exists(repo_name, pr.number, pr.head_sha, request.dedupe_trigger(pr.base_sha)):
         return Outcome("duplicate", f"already reviewed {pr.head_sha[:12]}")
@@ -214,6 +221,13 @@ async def _skip_reason(request: ReviewRequest, pr: PullRequest, effective: Effec
     if state.paused:
         return "automatic reviews are paused on this pull request"
     return ""
+
+
+async def _await_maintainer(services: Services, gh: RepoClient, pr: PullRequest) -> None:
+    """One completed neutral check run at the head: no model call; a maintainer can ask for a review."""
+    title, summary = awaiting_maintainer_text((await services.github.identity()).slug)
+    await gh.create_check_run(pr.head_sha, CHECK_NAME, status="completed", conclusion="neutral", title=title,
+                              summary=summary)
 
 
 async def _posted_before(gh: RepoClient, request: ReviewRequest, pr: PullRequest) -> Review | None:

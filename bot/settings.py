@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     review_model: str = "claude-sonnet-5-5"
     review_effort: Literal["low", "medium", "high"] | None = None
     allowed_models: tuple[str, ...] = ("claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-4-5")
+    # Budget ceilings: the server's values are both the defaults and the highest a `.github` file may set.
+    max_tokens_per_review: int = Field(default=400_000, ge=1_000, le=10_000_000)
+    max_cost_usd_per_review: float = Field(default=5.0, gt=0, le=1_000)
+    max_cost_usd_per_installation_per_day: float = Field(default=50.0, gt=0, le=100_000)
     model_concurrency: int = Field(default=4, ge=1, le=32)
     review_deadline_seconds: float = Field(default=600.0, gt=0)
     batch_token_budget: int = Field(default=60_000, ge=2_000)
@@ -60,6 +64,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=0, le=64)
     public_url: str = ""
+    metrics_token: SecretStr | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 
@@ -67,6 +72,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("github_api_url", "github_url", "public_url")
     @classmethod

@@ -198,13 +198,13 @@ async def test_invalid_org_layer_still_applies_repo(settings: Settings) -> None:
     assert [p.source for p in effective.problems] == [f"acme/.github:{CONFIG_PATH}"]
 
 
-async def test_model_outside_allow_list_is_a_problem(settings: Settings) -> None:
+async def test_model_outside_allow_list_is_a_problem_and_only_that_key_is_ignored(settings: Settings) -> None:
     repo = "language: French\nmodel: gpt-9\n"
     reader = MemoryReader({("acme/api", "main"): repo})
     effective = await load_effective_config(reader, "acme", "api", "main", settings)
-    assert effective.model == "claude-sonnet-5-5" and effective.config.language == "English"
+    assert effective.model == "claude-sonnet-5-5" and effective.config.language == "French"
     (problem,) = effective.problems
-    assert problem.line == 2
+    assert problem.line == 2 and problem.scope == "key"
     assert "'gpt-9' is not allowed" in problem.message and "claude-opus-5-5" in problem.message
 
 

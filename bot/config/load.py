@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import yaml
 from pydantic import ValidationError
 
+from bot.config.ceilings import Ceilings, Violation, effective_model, within_ceilings
 from bot.config.globs import instructions_for, path_matches
 from bot.config.schema import Effort, RepoConfig
 from bot.errors import NotFound
@@ -57,6 +58,7 @@ class ConfigProblem:
     source: str
     line: int | None
     message: str
+    scope: str = "file"  # "file": the whole layer was skipped; "key": only this key was ignored
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
@@ -233,16 +235,23 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 async def load_effective_config(
-    reader: ConfigReader, owner: str, repo: str, base_ref: str, settings: Settings
+    reader: ConfigReader, owner: str, repo: str, default_branch: str | None, settings: Settings
 ) -> EffectiveConfig:
-    """Server defaults < org `.github` repo (default branch) < this repo at `base_ref`; invalid layers skipped."""
+    """Server settings >= org `.github` repo >= this repo, both files read from their default branch.
+
+    The repository's file is read from `default_branch` (None: whatever GitHub calls the default), never from
+    the branch a pull request targets: a PR into an old branch must not escape the current settings. Invalid
+    layers are skipped; keys above a higher layer's ceiling are dropped (see `bot.config.ceilings`).
+    """
+    where = f"@{default_branch}" if default_branch else ""
     layers = [
         (f"{owner}/{ORG_CONFIG_REPO}:{CONFIG_PATH}", owner, ORG_CONFIG_REPO, None),
-        (f"{owner}/{repo}:{CONFIG_PATH}@{base_ref}", owner, repo, base_ref),
+        (f"{owner}/{repo}:{CONFIG_PATH}{where}", owner, repo, default_branch or None),
     ]
     if repo == ORG_CONFIG_REPO:
-        layers = layers[1:]  # the org repo's own PRs: read it once, at its base
-    merged: dict[str, Any] = {}
+        layers = layers[1:]  # the org repo's own PRs: read it once
+    ceilings = Ceilings.of_server(settings)
+    merged: dict[str, Any] = {"budgets": ceilings.server_budgets()}
     sources = ["server defaults"]
     problems: list[ConfigProblem] = []
     for source, layer_owner, layer_repo, ref in layers:
@@ -252,28 +261,49 @@ async def load_effective_config(
             text = None
         if text is None:
             continue
-        data, layer_problems = parse_layer(text, source, settings.allowed_models)
+        data, layer_problems = parse_layer(text, source)
         problems.extend(layer_problems)
-        if not layer_problems and data:
-            merged = deep_merge(merged, data)
-            sources.append(source)
+        if layer_problems or not data:
+            continue
+        data, ceilings, violations = within_ceilings(data, ceilings, source)
+        problems.extend(_violation_problems(text, source, violations))
+        merged = deep_merge(merged, data)
+        sources.append(source)
     config = RepoConfig.model_validate(merged)
     return EffectiveConfig(
         config=config,
-        model=config.model or settings.review_model,
+        model=effective_model(config.model, settings.review_model, ceilings),
         effort=config.effort or settings.review_effort,
         sources=tuple(sources),
         problems=tuple(problems),
     )
 
 
+def _violation_problems(text: str, source: str, violations: Sequence[Violation]) -> list[ConfigProblem]:
+    """Ceiling violations as problems with the line of their key (the file parsed already, so it composes)."""
+    if not violations:
+        return []
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    return [
+        ConfigProblem(source, _line(_find(root, v.path, key=True)), f"{_dotted(v.path)}: {v.message}", scope="key")
+        for v in violations
+    ]
+
+
 def problems_comment(problems: Sequence[ConfigProblem]) -> str:
     """The pull request comment naming invalid configuration (messages in a code block: nothing renders or pings)."""
     lines = "\n".join(str(problem) for problem in problems)
     fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", lines)), default=0) + 1)
+    files = any(problem.scope == "file" for problem in problems)
+    keys = any(problem.scope == "key" for problem in problems)
+    what = (
+        ("these files were ignored and the review used the remaining layers (organization or server defaults)"
+         if files else "")
+        + ("; " if files and keys else "")
+        + ("these settings were ignored and the higher layer's limit applies" if keys else "")
+    )
     return (
-        "The review configuration has errors, so these files were ignored and the review used the remaining "
-        "layers (organization or server defaults):\n\n"
+        f"The review configuration has errors, so {what}:\n\n"
         f"{fence}text\n{lines}\n{fence}\n\n"
         "Check a file locally with `python -m bot check-config .github/senior-review.yml`."
     )
@@ -281,7 +311,8 @@ def problems_comment(problems: Sequence[ConfigProblem]) -> str:
 
 def default_config(settings: Settings) -> EffectiveConfig:
     """The server defaults alone (no repository files), e.g. before configuration can be read."""
-    return EffectiveConfig(config=RepoConfig(), model=settings.review_model, effort=settings.review_effort)
+    config = RepoConfig.model_validate({"budgets": Ceilings.of_server(settings).server_budgets()})
+    return EffectiveConfig(config=config, model=settings.review_model, effort=settings.review_effort)
 
 
 # ---------------------------------------------------------------- files, dumps, schema

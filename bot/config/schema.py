@@ -11,6 +11,7 @@ from bot.domain import Category, Severity
 
 Effort = Literal["low", "medium", "high"]
 GateSeverity = Literal["critical", "high", "medium", "low", "none"]
+Trust = Literal["collaborators", "everyone"]
 
 MAX_GLOBS = 100
 MAX_GLOB_LENGTH = MAX_GLOB_CHARS
@@ -39,6 +40,22 @@ class AutoReview(_Strict):
         default=True, description="Review when a pull request is opened, reopened or marked ready for review."
     )
     on_push: bool = Field(default=True, description="Review the new commits (incrementally) on every push.")
+    trust: Trust = Field(
+        default="collaborators",
+        description=(
+            "Whose pull requests are reviewed without anyone asking. 'collaborators': authors with write, maintain "
+            "or admin permission, or whose association is OWNER, MEMBER or COLLABORATOR; any other pull request "
+            "(forks by outsiders, first-time contributors) gets a neutral check run and waits for a maintainer's "
+            "`@<app> review`. 'everyone': every pull request (each push is a paid model run)."
+        ),
+    )
+    approval_carries_over: bool = Field(
+        default=False,
+        description=(
+            "Once a maintainer has started a review of an untrusted author's pull request with a command, later "
+            "pushes to it are reviewed automatically too."
+        ),
+    )
 
 
 class Paths(_Strict):
@@ -155,6 +172,14 @@ class RepoConfig(_Strict):
     )
     model: str | None = Field(
         default=None, max_length=100, description="Model name, from the server operator's allow-list; null: default."
+    )
+    allowed_models: tuple[str, ...] | None = Field(
+        default=None,
+        max_length=20,
+        description=(
+            "Models the layers below may choose (the organization's `.github` narrowing the server's "
+            "ALLOWED_MODELS for its repositories); only narrows, never widens. null: inherited."
+        ),
     )
     effort: Effort | None = Field(default=None, description="Reasoning effort; null: the server's default.")
     budgets: Budgets = Field(default_factory=Budgets, description=Budgets.__doc__)

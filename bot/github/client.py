@@ -411,6 +411,8 @@ class RepoClient:
             author_is_bot=user.get("type") == "Bot", head_sha=str(data["head"]["sha"]),
             head_ref=str(data["head"]["ref"]), base_sha=str(data["base"]["sha"]), base_ref=str(data["base"]["ref"]),
             draft=bool(data.get("draft")), state=str(data.get("state") or "open"),
+            author_association=str(data.get("author_association") or ""),
+            default_branch=str(((data["base"].get("repo") or {}).get("default_branch")) or ""),
         )
 
     async def get_diff(self, number: int) -> RawDiff:
@@ -444,7 +446,7 @@ class RepoClient:
             return Comparison(status, ahead, behind, None, tuple(files), notes)
 
     async def get_file(self, path: str, ref: str | None = None) -> str | None:
-        """A file's text at `ref` (None: the default branch; read configuration from the base branch, never
+        """A file's text at `ref` (None: the default branch; configuration is read from the default branch, never
         the head), None when it does not exist."""
         try:
             data = await self._get(f"contents/{quote(path)}", "get file", params={"ref": ref} if ref else None)

@@ -57,6 +57,12 @@ class RecordsMixin:
         )
         return await self._run(lambda conn: conn.execute(query).first() is not None)
 
+    async def has_command_review(self, repo: str, pr: int) -> bool:
+        """True when a review of the pull request was started by a command (a maintainer's approval)."""
+        query = select(reviews.c.id).where(reviews.c.repo == repo, reviews.c.pr == pr,
+                                           reviews.c.trigger.like("command:%")).limit(1)
+        return await self._run(lambda conn: conn.execute(query).first() is not None)
+
     async def cost_since(self, owner: str, since: float) -> float:
         """USD spent on reviews of `owner`'s repositories (one installation) at or after `since` (epoch seconds)."""
         query = select(func.coalesce(func.sum(reviews.c.cost_usd), 0.0)).where(

@@ -321,6 +321,9 @@ class FakePull:
     files: list[FakeFile]
     reviews: list[dict[str, Any]] = field(default_factory=list)
     past_heads: list[str] = field(default_factory=list)
+    # GitHub's `author_association` of the PR (docs: webhooks, pull_request object): OWNER, MEMBER, COLLABORATOR,
+    # CONTRIBUTOR, FIRST_TIME_CONTRIBUTOR, FIRST_TIMER, NONE. Tests default to an organization member.
+    author_association: str = "MEMBER"
 
 
 @dataclass
@@ -418,12 +421,14 @@ class FakeGitHub:
         draft: bool = False,
         state: str = "open",
         fork: bool = False,
+        author_association: str = "MEMBER",
     ) -> FakePull:
         """Open pull request `number` whose diff (base...head) is `diff_text`."""
         self.add_repo(owner, repo)
         pull = FakePull(
             owner, repo, number, diff_text, head_sha, base_sha, head_ref, base_ref, title, body, author,
             author_type, draft, state, fork, self._id(), parse_unified_diff(diff_text),
+            author_association=author_association,
         )
         self.pulls[(owner, repo, number)] = pull
         return pull
@@ -835,7 +840,7 @@ class FakeGitHub:
                      "user": _user(pull.owner, 1, "Organization"), "repo": _repo_json(repo)},
             "_links": {"self": link, "html": {"href": html}, "issue": link, "comments": link,
                        "review_comments": link, "review_comment": link, "commits": link, "statuses": link},
-            "author_association": "CONTRIBUTOR", "auto_merge": None, "draft": pull.draft, "merged": False,
+            "author_association": pull.author_association, "auto_merge": None, "draft": pull.draft, "merged": False,
             "mergeable": None, "rebaseable": None, "mergeable_state": "unknown", "merged_by": None,
             "comments": 0, "review_comments": 0, "maintainer_can_modify": False, "commits": 1,
             "additions": sum(f.additions for f in pull.files), "deletions": sum(f.deletions for f in pull.files),
