@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 import importlib
 import importlib.util
 import logging
@@ -75,24 +76,39 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """GET /readyz: the database answers and is at the latest migration."""
+    """GET /readyz: the database answers and is at the latest migration; says only ready or not (why: the log)."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    not_ready = JSONResponse({"ready": False}, status_code=503)
     runtime = _runtime(request)
     if runtime.context is None or not runtime.ready.is_set():
-        return JSONResponse({"ready": False, "reason": _public(runtime.error) or "starting"}, status_code=503)
+        log.info("readyz: not ready: %s", runtime.error or "starting")
+        return not_ready
     try:
         current = await runtime.context.store.migrations_current()
     except (SQLAlchemyError, OSError) as exc:
         log.warning("readyz: database unreachable: %s", exc.__class__.__name__)
-        return JSONResponse({"ready": False, "reason": "database unreachable"}, status_code=503)
+        return not_ready
     if not current:
-        return JSONResponse({"ready": False, "reason": "migrations pending"}, status_code=503)
+        log.warning("readyz: migrations pending")
+        return not_ready
     return JSONResponse({"ready": True})
+
+
+def _metrics_allowed(request: Request) -> bool:
+    """With METRICS_TOKEN set, only `Authorization: Bearer <token>` (constant-time compare) may scrape."""
+    token = request.app.state.settings.metrics_token
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
 
 
 async def metrics(request: Request) -> Response:
     """GET /metrics: Prometheus text format (job counts read from the store at scrape time)."""
+    if not _metrics_allowed(request):
+        return PlainTextResponse("unauthorized", status_code=401, headers={"WWW-Authenticate": "Bearer"})
     context = _runtime(request).context
     if context is None:
         return Response(b"", media_type=METRICS_CONTENT_TYPE)

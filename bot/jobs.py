@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConfigError, RetryLater, StaleHead
+from bot.incidents import FailureKind, classify, new_incident_id, public_reason
 from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -62,6 +63,7 @@ async def close_clients(context: AppContext) -> None:
 
 
 Handler = Callable[[Job, AppContext], Coroutine[Any, Any, None]]
+# A dead-letter hook gets the public sentence (`bot.incidents`): never the exception's text.
 DeadLetterHook = Callable[[Job, str, AppContext], Awaitable[None]]
 
 
@@ -177,11 +179,11 @@ class WorkerPool:
                 "repo", ""), pr=job.payload.get("pr"), delivery=job.delivery_id):
             ctx.metrics.job_wait.labels(kind=job.kind).observe(max(0.0, time.time() - job.run_after))
             if job.attempts > ctx.settings.job_max_attempts:
-                await self._dead(job, owner, f"gave up after {job.attempts - 1} attempts (worker lost each time)")
+                await self._dead_internal(job, owner, f"gave up after {job.attempts - 1} attempts (worker lost)")
                 return
             handler = ctx.registry.handlers.get(job.kind)
             if handler is None:
-                await self._dead(job, owner, f"no handler registered for job kind {job.kind!r}")
+                await self._dead_internal(job, owner, f"no handler registered for job kind {job.kind!r}")
                 return
             started = time.monotonic()
             outcome = await self._attempt(job, owner, handler)
@@ -233,8 +235,10 @@ class WorkerPool:
     async def _failed(self, job: Job, owner: str, exc: Exception) -> str:
         reason = f"{type(exc).__name__}: {exc}"
         if job.attempts >= self.context.settings.job_max_attempts:
-            log.error("job failed on its last attempt: %s", reason, exc_info=exc)
-            await self._dead(job, owner, reason)
+            incident = new_incident_id()
+            with log_context(incident=incident):
+                log.error("job failed on its last attempt [incident %s]: %s", incident, reason, exc_info=exc)
+            await self._dead(job, owner, f"[incident {incident}] {reason}", public_reason(classify(exc), incident))
             return "dead"
         at = retry_time(job.attempts, exc)
         level = logging.WARNING if isinstance(exc, RetryLater) else logging.ERROR
@@ -244,11 +248,17 @@ class WorkerPool:
         await self.context.store.retry(job.id, owner, detail, at)
         return "retry"
 
-    async def _dead(self, job: Job, owner: str, reason: str) -> None:
+    async def _dead_internal(self, job: Job, owner: str, reason: str) -> None:
+        incident = new_incident_id()
+        log.error("job is dead [incident %s]: %s", incident, reason)
+        await self._dead(job, owner, f"[incident {incident}] {reason}", public_reason(FailureKind.INTERNAL, incident))
+
+    async def _dead(self, job: Job, owner: str, reason: str, public: str) -> None:
+        """Bury the job with its full `reason`; the hooks (which post to the PR) get only the `public` sentence."""
         await self.context.store.bury(job.id, owner, reason)
         for hook in self.context.registry.dead_letter_hooks:
             try:
-                await hook(job, reason, self.context)
+                await hook(job, public, self.context)
             except Exception:
                 log.exception("dead-letter hook %r failed", hook)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -127,7 +128,12 @@ async def test_failures_retry_with_backoff_then_dead_letter(context: AppContext)
     assert job is not None and job.attempts == 3
     await pool.run_job(job, "t")
     assert await _state_is(context.store, job_id, "dead")
-    assert dead == [(job_id, "ValueError: boom 3")]
+    # The hook (which posts to the PR) gets the fixed sentence; the exception text is kept with the job and logged.
+    [(dead_id, public)] = dead
+    incident = re.fullmatch(r"An internal error occurred\. \(incident `([0-9a-f]{8})`\)", public)
+    assert dead_id == job_id and incident is not None
+    saved = await context.store.get_job(job_id)
+    assert saved is not None and f"[incident {incident.group(1)}] ValueError: boom 3" in (saved.last_error or "")
     assert await context.store.delivery_status("d-dead") == "failed"
 
 
@@ -164,8 +170,10 @@ async def test_unknown_kind_and_lost_workers_go_dead(context: AppContext) -> Non
         await asyncio.sleep(0.01)
     context.registry.register("review", _never_called)
     await WorkerPool(context, 1).run_job(job, "t")
-    assert "no handler registered for job kind 'mystery'" in reasons[0]
-    assert "gave up after 3 attempts" in reasons[1]
+    assert all(r.startswith("An internal error occurred. (incident `") for r in reasons) and len(reasons) == 2
+    kept = [(await context.store.get_job(j.id)) for j in await context.store.list_jobs()]
+    errors = " ".join(j.last_error or "" for j in kept if j is not None)
+    assert "no handler registered for job kind 'mystery'" in errors and "gave up after 3 attempts" in errors
 
 
 async def _never_called(job: Job, ctx: AppContext) -> None:
