@@ -13,7 +13,9 @@ Three reviews are measured:
 Figures (the last lines): GitHub API requests per review (goal <= 8, exactly one POST .../reviews), model
 input bytes of the full vs the incremental review (goal: incremental <= 10% of full; measured as the JSON
 size of every model request and as the user-message text alone), and wall time / model latency with the
-number of model calls. Writes are spaced as in production (1 s per installation); the bench waits that
+number of model calls; last, a 4-batch review's wall time against the sum of its calls' durations (goal <= 0.35),
+next to the reviewer's old strategy (the first call completes before the others start) measured in the same run.
+Writes are spaced as in production (1 s per installation); the bench waits that
 interval between reviews, outside the timings, so one review's last write does not delay the next one.
 """
 
@@ -26,6 +28,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,7 +176,7 @@ async def measure(name: str, number: int, job_id: int, trigger: str, services: A
     )
 
 
-async def run(latency: float, files: int, write_interval: float, verbose: bool) -> None:
+async def run(latency: float, files: int, write_interval: float, verbose: bool, first_event: float) -> None:
     """Start both fakes, run the three reviews, print the figures."""
     import anthropic
 
@@ -198,7 +201,7 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool) 
         fake.add_installation(INSTALLATION, OWNER, [REPO])
         fake.add_pull(OWNER, REPO, full_diff, number=1, head_sha=HEAD_A, base_sha=BASE_SHA)
         pr2 = fake.add_pull(OWNER, REPO, full_diff, number=2, head_sha=HEAD_B, base_sha=BASE_SHA)
-        claude.latency = latency
+        claude.latency, claude.first_event_latency = latency, first_event
         claude.queue(*([answer] * 1000))
         settings = load_settings(
             github_api_url=url, github_app_id=1, github_app_private_key=pem, github_webhook_secret="secret",
@@ -223,6 +226,60 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool) 
             await store.close()
     report([first, full, incr], latency, files, len(full_diff), len(push_diff), write_interval,
            settings.model_concurrency, verbose)
+    report_fan_out(*await fan_out(latency, first_event, 4), latency, first_event)
+
+
+# -- fan-out: a 4-batch review against the fake Claude (no GitHub), with its baseline from the same run ------------
+
+
+@dataclass
+class FanOut:
+    """One 4-batch review's wall time against the summed durations of its model calls."""
+
+    wall: float
+    calls: int
+    summed: float
+
+    @property
+    def ratio(self) -> float:
+        return self.wall / self.summed
+
+
+async def fan_out(latency: float, first_event: float, batches: int) -> tuple[FanOut, FanOut]:
+    """A review of `batches` batches, then the old strategy (first call alone, then the rest) as the baseline."""
+    import anthropic
+
+    from bot.contract import BatchInput, PullContext
+    from bot.model import Reviewer
+    from tests.fakes.claude import running_fake_claude
+
+    context = PullContext(repo=f"{OWNER}/{REPO}", title="Fan-out", body="")
+    inputs = [BatchInput(i, f"FILE {_path(i)} (added)\n" + "".join(f"R {n} + x = {n}\n" for n in range(1, 200)),
+                         (_path(i),)) for i in range(batches)]
+    with running_fake_claude() as claude:
+        claude.latency, claude.first_event_latency = latency, first_event
+        client = anthropic.AsyncAnthropic(api_key=claude.api_key, base_url=claude.base_url, max_retries=0)
+        reviewer = Reviewer(client, "claude-sonnet-5-5", concurrency=4)
+        try:
+
+            async def measured(review: Callable[[], Awaitable[object]]) -> FanOut:
+                claude.reset()  # a cold cache: the review's first call writes it
+                claude.latency, claude.first_event_latency = latency, first_event
+                started = time.monotonic()
+                await review()
+                wall = time.monotonic() - started
+                return FanOut(wall, len(claude.served), sum(end - start for start, end in claude.served))
+
+            async def old_strategy() -> None:  # what the reviewer did before: the first call completes alone
+                await reviewer.review(context, inputs[:1])
+                await asyncio.gather(*(reviewer.review(context, [batch]) for batch in inputs[1:]))
+
+            await measured(lambda: reviewer.review(context, inputs[:1]))  # warm the connection pool: not a figure
+            now = await measured(lambda: reviewer.review(context, inputs))
+            baseline = await measured(old_strategy)
+        finally:
+            await client.close()
+    return now, baseline
 
 
 def report(runs: list[Run], latency: float, files: int, diff_bytes: int, push_bytes: int, write_interval: float,
@@ -246,11 +303,18 @@ def report(runs: list[Run], latency: float, files: int, diff_bytes: int, push_by
     print(f"model input bytes (user text):    full {full.model_user_bytes}, incremental {incr.model_user_bytes}, "
           f"ratio {incr.model_user_bytes / full.model_user_bytes:.3f} (goal <= 0.10)")
     for r in runs:
-        # The reviewer runs the first call alone (it writes the prompt cache), then the rest `concurrency` at a time.
-        rounds = 1 + -(-(r.model_calls - 1) // concurrency) if r.model_calls else 0
-        print(f"wall/latency, {r.name:5} review: {r.wall / latency:.2f} ({r.wall:.2f}s, {r.model_calls} model calls "
-              f"in {rounds} rounds; {(r.wall - r.spacing_wait) / latency:.2f} without the {r.spacing_wait:.2f}s "
-              f"of write spacing)")
+        print(f"wall/latency, {r.name:5} review: {r.wall / latency:.2f} ({r.wall:.2f}s, {r.model_calls} model calls, "
+              f"at most {concurrency} at once; {(r.wall - r.spacing_wait) / latency:.2f} without the "
+              f"{r.spacing_wait:.2f}s of write spacing)")
+
+
+def report_fan_out(now: FanOut, baseline: FanOut, latency: float, first_event: float) -> None:
+    """The fan-out figures, last: this reviewer against the old strategy, measured in the same run."""
+    print(f"fan-out: 4-batch review, model calls of {latency:g}s whose first event arrives after {first_event:g}s")
+    print(f"fan-out baseline (first call completes before the others start): wall / sum of call durations "
+          f"{baseline.ratio:.2f} ({baseline.wall:.2f}s / {baseline.summed:.2f}s over {baseline.calls} calls)")
+    print(f"fan-out at the first streamed event: wall / sum of call durations {now.ratio:.2f} "
+          f"({now.wall:.2f}s / {now.summed:.2f}s over {now.calls} calls) (goal <= 0.35)")
 
 
 def main() -> None:
@@ -260,6 +324,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--write-interval", type=float, default=1.0,
                         help="seconds between GitHub writes per installation (production: 1)")
+    parser.add_argument("--first-event", type=float, default=None,
+                        help="seconds until a fake model response begins (default: a tenth of --latency)")
     parser.add_argument("--verbose", action="store_true", help="list every GitHub request")
     args = parser.parse_args()
     if str(ROOT) not in sys.path:
@@ -267,7 +333,10 @@ def main() -> None:
     for name in list(os.environ):  # never read the developer's credentials: settings come from here
         if name.startswith(("GITHUB_", "ANTHROPIC_", "REVIEW_", "DATABASE_URL", "LOG_", "DATA_DIR")):
             del os.environ[name]
-    asyncio.run(run(args.latency, args.files, args.write_interval, args.verbose))
+    # A review's answer takes far longer to generate than its prompt takes to start answering (thousands of
+    # output tokens against a time to first token of a second or two), hence a tenth by default.
+    first_event = args.latency / 10 if args.first_event is None else args.first_event
+    asyncio.run(run(args.latency, args.files, args.write_interval, args.verbose, first_event))
 
 
 if __name__ == "__main__":

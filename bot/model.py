@@ -11,9 +11,11 @@ This is the only module that imports `anthropic`. Outcomes, decided and tested (
   `ModelUnavailable(retry_at)`: the job system retries the review later, and no partial review is posted.
 - 401/403/404 (bad key, no access, unknown model) raise `ConfigError`.
 - The whole review runs under `deadline_s` (`asyncio.timeout`); missing it raises `DeadlineExceeded`.
-- The first batch's call completes before the others start, so they read the system prompt from the prompt
-  cache (a cache entry becomes readable once the response that writes it begins); then at most `concurrency`
-  calls run at once.
+- The first batch's call streams, and the others start when its first event arrives: a cache entry becomes
+  readable once the response that writes it begins, so they read the system prompt from the prompt cache
+  without waiting for the first answer to finish. At most `concurrency` calls run at once. When the first
+  call ends without streaming (rejected, or split in halves), the others start then; when it raises, they
+  never start.
 
 Prompt and diff text are never logged; INFO lines carry counts only.
 """
@@ -181,24 +183,33 @@ class Reviewer:
         if not batches:
             return results
         semaphore = asyncio.Semaphore(self.concurrency)
+        # Set when the first call's response begins (its cache write is readable) or it ends without raising.
+        cache_started = asyncio.Event() if len(batches) > 1 else None
 
-        async def one(position: int, batch: BatchInput) -> None:
-            results[position] = await self._review_batch(run, semaphore, context, batch)
+        async def one(position: int, batch: BatchInput, first_event: asyncio.Event | None = None) -> None:
+            results[position] = await self._review_batch(run, semaphore, context, batch, first_event)
 
-        # The first call completes alone so that the others read the system prompt from the cache.
-        await one(0, batches[0])
+        async def the_others(group: asyncio.TaskGroup) -> None:
+            if cache_started is not None:
+                await cache_started.wait()
+            for position, batch in enumerate(batches[1:], start=1):
+                group.create_task(one(position, batch))
+
         try:
             async with asyncio.TaskGroup() as group:
-                for position, batch in enumerate(batches[1:], start=1):
-                    group.create_task(one(position, batch))
+                group.create_task(one(0, batches[0], cache_started))
+                group.create_task(the_others(group))
         except BaseExceptionGroup as errors:
             raise _first_error(errors) from None
         return results
 
     async def _review_batch(
-        self, run: _Run, semaphore: asyncio.Semaphore, context: PullContext, batch: BatchInput
+        self, run: _Run, semaphore: asyncio.Semaphore, context: PullContext, batch: BatchInput,
+        first_event: asyncio.Event | None = None,
     ) -> list[BatchOutcome]:
-        first = await self._attempt(run, semaphore, context, batch)
+        first = await self._attempt(run, semaphore, context, batch, first_event)
+        if first_event is not None:
+            first_event.set()
         if not first.retry_smaller:
             return [first.outcome]
         halves = list(self.split(batch))
@@ -215,7 +226,8 @@ class Reviewer:
         return outcomes
 
     async def _attempt(
-        self, run: _Run, semaphore: asyncio.Semaphore, context: PullContext, batch: BatchInput
+        self, run: _Run, semaphore: asyncio.Semaphore, context: PullContext, batch: BatchInput,
+        first_event: asyncio.Event | None = None,
     ) -> _Attempt:
         prompt = batch_prompt(
             repo=context.repo, title=context.title, body=context.body, files=batch.files, diff=batch.text,
@@ -227,7 +239,7 @@ class Reviewer:
         async with semaphore:
             started = time.monotonic()
             try:
-                message = await self._call(messages)
+                message = await self._call(messages, first_event)
             except anthropic.APIStatusError as exc:
                 return self._rejected(batch, exc)
             except anthropic.APIConnectionError as exc:
@@ -247,12 +259,18 @@ class Reviewer:
         )
         return self._judge(batch, message, usage)
 
-    async def _call(self, messages: list[anthropic.types.MessageParam]) -> anthropic.types.Message:
-        if needs_streaming(self.max_tokens):
+    async def _call(
+        self, messages: list[anthropic.types.MessageParam], first_event: asyncio.Event | None = None
+    ) -> anthropic.types.Message:
+        """One Messages call; streamed when `first_event` waits for its first event or `max_tokens` requires it."""
+        if first_event is not None or needs_streaming(self.max_tokens):
             async with self.client.messages.stream(
                 model=self.model, max_tokens=self.max_tokens, system=self._system,
                 messages=messages, output_config=self._output_config,
             ) as stream:
+                if first_event is not None:
+                    await anext(stream, None)  # message_start: the response has begun and its cache write too
+                    first_event.set()
                 return await stream.get_final_message()
         return await self.client.messages.create(
             model=self.model, max_tokens=self.max_tokens, system=self._system,

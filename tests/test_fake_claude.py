@@ -368,6 +368,21 @@ def test_stream_event_order(fake_claude: FakeClaude) -> None:
     assert set(events[3:-3]) == {"content_block_delta"}
 
 
+async def test_stream_begins_before_its_answer_is_generated_and_its_cache_is_readable_from_then(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    fake_claude.first_event_latency = 0.02
+    fake_claude.queue(Answer(summary="s" * 300, latency=0.5), Answer(latency=0.0))
+    async with fake_claude_client.messages.stream(**_params()) as stream:
+        event = await anext(stream)
+        second = await fake_claude_client.messages.create(**_params())
+        finished_meanwhile = len(fake_claude.served)  # the second only: the first is still generating
+        message = await stream.get_final_message()
+    assert event.type == "message_start" and event.message.usage.cache_creation_input_tokens > 0
+    assert finished_meanwhile == 1 and len(fake_claude.served) == 2
+    assert second.usage.cache_read_input_tokens == message.usage.cache_creation_input_tokens > 0
+
+
 async def test_streamed_refusal_carries_stop_details(fake_claude: FakeClaude, fake_claude_client: Any) -> None:
     fake_claude.fail_next("refusal")
     async with fake_claude_client.messages.stream(**_params()) as stream:

@@ -43,15 +43,20 @@ Where each behaviour comes from (Anthropic's public docs and the installed SDK, 
 - Streaming (`"stream": true`): server-sent events `message_start`, `content_block_start`, `ping`,
   `content_block_delta` (`text_delta`), `content_block_stop`, `message_delta` (stop reason, stop details,
   cumulative usage), `message_stop` ("Streaming Messages", build-with-claude/streaming; the SDK's
-  `lib/streaming/_messages.py` `accumulate_event`).
+  `lib/streaming/_messages.py` `accumulate_event`). As with the API, `message_start` (with the input usage)
+  comes first, once the prompt is processed, and the text deltas follow as they are generated: here
+  `message_start` is sent after `first_event_latency` and the deltas are spread over the rest of `latency`.
 
 Test controls (all thread-safe; the server runs in another thread):
     fake.queue(*answers)          scripted answers, one per successful request, in order; an answer is an
                                   `Answer`, a dict `{"summary", "findings"}`, a list of finding dicts, or a
                                   callable(request_json) -> any of those. When empty, `fake.default` answers
                                   (no findings).
-    fake.latency = 0.2            seconds before each answer (or before the first stream event);
-                                  `Answer(latency=...)` sets it for one answer
+    fake.latency = 0.2            seconds each answer takes, first byte to last; `Answer(latency=...)` sets it
+                                  for one answer
+    fake.first_event_latency      seconds until the response begins (a stream's `message_start`; the cache
+                                  entries the request writes are readable from then on); None (default):
+                                  the whole `latency`, i.e. everything arrives at once
     fake.fail_next(kind, times=1, retry_after=None)
                                   kinds: "rate_limit" (429), "overloaded" (529), "server_error" (500),
                                   "too_long" (400 "prompt is too long: N tokens > N-1 maximum", N the
@@ -60,6 +65,7 @@ Test controls (all thread-safe; the server runs in another thread):
     fake.known_models             the models answered; any other is 404 (a set: add, remove or replace)
     fake.context_window = 1000    tokens (input + max_tokens) a request may use; default CONTEXT_WINDOW
     fake.requests                 every request received, as `Recorded(headers, json, at)`, rejected ones too
+    fake.served                   (arrival, end) monotonic times of every answered request, in answer order
     fake.usages                   the `usage` of every answered request, in answer order
     fake.reset()                  back to a fresh state (the fixture does it between tests)
 """
@@ -179,11 +185,13 @@ class FakeClaude:
     min_cacheable_tokens: int = MIN_CACHEABLE_TOKENS
     base_url: str = ""
     latency: float = 0.0
+    first_event_latency: float | None = None
     context_window: int = CONTEXT_WINDOW
     known_models: set[str] = field(default_factory=lambda: set(KNOWN_MODELS))
     default: Answer = field(default_factory=Answer)
     requests: list[Recorded] = field(default_factory=list)
     usages: list[dict[str, int]] = field(default_factory=list)
+    served: list[tuple[float, float]] = field(default_factory=list)
     _answers: deque[AnswerSource] = field(default_factory=deque)
     _faults: deque[_Fault] = field(default_factory=deque)
     _cache: dict[str, float] = field(default_factory=dict)
@@ -208,10 +216,12 @@ class FakeClaude:
         with self._lock:
             self.requests.clear()
             self.usages.clear()
+            self.served.clear()
             self._answers.clear()
             self._faults.clear()
             self._cache.clear()
             self.latency = 0.0
+            self.first_event_latency = None
             self.default = Answer()
             self.min_cacheable_tokens = MIN_CACHEABLE_TOKENS
             self.context_window = CONTEXT_WINDOW
@@ -225,6 +235,7 @@ class FakeClaude:
     # -- request handling ----------------------------------------------------------------------------------
 
     async def _messages(self, request: Request) -> Response:
+        arrived = time.monotonic()
         raw = await request.body()
         try:
             body: Any = json.loads(raw)
@@ -264,14 +275,21 @@ class FakeClaude:
         text, stop_reason = _cap_output(text, stop_reason, int(body["max_tokens"]))
         # The cache is looked up when the request arrives; what it writes is readable once the answer begins.
         latency = self.latency if answer.latency is None else answer.latency
-        usage = self._usage(body, text, ready_at=time.monotonic() + latency)
+        first = latency if self.first_event_latency is None else min(latency, self.first_event_latency)
+        usage = self._usage(body, text, ready_at=time.monotonic() + first)
         if body.get("stream"):
+            timing = (arrived, first, latency)
             return StreamingResponse(
-                self._stream(body, text, stop_reason, stop_details, usage, latency), media_type="text/event-stream"
+                self._stream(body, text, stop_reason, stop_details, usage, timing), media_type="text/event-stream"
             )
         await asyncio.sleep(latency)
         message = _message(body["model"], text, stop_reason, stop_details, usage)
+        self._served(arrived)
         return JSONResponse(message, headers={"request-id": message["id"]})
+
+    def _served(self, arrived: float) -> None:
+        with self._lock:
+            self.served.append((arrived, time.monotonic()))
 
     async def _stream(
         self,
@@ -280,9 +298,10 @@ class FakeClaude:
         stop_reason: str,
         stop_details: dict[str, Any] | None,
         usage: dict[str, int],
-        latency: float,
+        timing: tuple[float, float, float],
     ) -> AsyncIterator[bytes]:
-        await asyncio.sleep(latency)
+        arrived, first, latency = timing
+        await asyncio.sleep(first)
         start = _message(body["model"], "", None, None, {**usage, "output_tokens": 1})
         start["content"] = []
         yield _sse("message_start", {"type": "message_start", "message": start})
@@ -290,13 +309,17 @@ class FakeClaude:
                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
         yield _sse("ping", {"type": "ping"})
         step = 64
-        for i in range(0, len(text), step):
+        chunks = range(0, len(text), step)
+        pause = (latency - first) / max(1, len(chunks))
+        for i in chunks:
+            await asyncio.sleep(pause)  # generation time, spread over the deltas
             delta = {"type": "text_delta", "text": text[i : i + step]}
             yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
         yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
         delta_body = {"stop_reason": stop_reason, "stop_sequence": None, "stop_details": stop_details}
         yield _sse("message_delta", {"type": "message_delta", "delta": delta_body, "usage": usage})
         yield _sse("message_stop", {"type": "message_stop"})
+        self._served(arrived)
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         bearer = headers.get("authorization", "")
