@@ -7,6 +7,7 @@ No GitHub I/O here: the App pipeline (`bot.review`) adds reading, memory and pos
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,8 +18,12 @@ from bot.contract import BatchInput, BatchReviewer, PullContext, ReviewOutcome
 from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import Category, Finding, NotReviewed, Severity, Side, unique_paths
+from bot.evidence import check_evidence
 from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
+from bot.merge import merge
 from bot.prices import DEFAULT_PRICES
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ class Analysis:
     decision: Decision
     placement: Placement
     disabled_category: tuple[Finding, ...] = ()
+    no_code: tuple[Finding, ...] = ()  # evidence not in this change: dropped (counted in the body)
+    merged: int = 0  # findings folded into another comment (same place, repeats past the cap, tests per module)
 
     @property
     def posted_findings(self) -> tuple[Fingerprinted, ...]:
@@ -165,13 +172,19 @@ async def analyse(scope: Scope, reviewer: BatchReviewer, planned: Plan | None = 
     failed_paths = {n.path for n in failed}
     reviewed = tuple(f.path for f in files if f.path not in failed_paths)
     not_reviewed = [*not_reviewed, *unique_paths(failed)]
-    findings = outcome.findings if outcome else ()
+    checked = check_evidence(outcome.findings if outcome else (), scope.anchor_diff)
+    merged = merge(checked.kept)
+    findings = merged.findings
     disabled = tuple(f for f in findings if f.category not in scope.categories)
     # Sanitising and rendering model text is CPU work: off the event loop that answers webhooks.
     decision, placement = await asyncio.to_thread(
         decide_and_place, scope, [f for f in findings if f.category in scope.categories]
     )
-    return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled)
+    if checked.dropped or checked.moved or merged.merged:
+        log.info("findings checked", extra={"no_code": len(checked.dropped), "moved": checked.moved,
+                                            "merged": merged.merged})
+    return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled, checked.dropped,
+                    merged.merged)
 
 
 def decide_and_place(scope: Scope, findings: Sequence[Finding]) -> tuple[Decision, Placement]:

@@ -35,6 +35,7 @@ class FindingAnswer(BaseModel):
     title: str = Field(min_length=1)
     body: str = Field(min_length=1)
     suggestion: str | None
+    evidence: str
 
     @field_validator("side", "severity", "category", mode="before")
     @classmethod
@@ -61,6 +62,7 @@ class FindingAnswer(BaseModel):
             title=self.title.strip()[:MAX_TITLE_CHARS],
             body=self.body.strip()[:MAX_TEXT_CHARS],
             suggestion=self.suggestion[:MAX_TEXT_CHARS] if self.suggestion is not None else None,
+            evidence=self.evidence[:MAX_TEXT_CHARS],
         )
 
 

@@ -61,6 +61,7 @@ class Finding:
     title: str
     body: str
     suggestion: str | None = None
+    evidence: str = ""  # the code the finding is about, as the model copied it from the diff
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from bot.contract import PullContext
 from bot.diff import Diff, diff_from, is_placeable
 from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
 from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
+from bot.evidence import dropped_note
 from bot.github.client import GitHubApp, RepoClient
 from bot.github.payloads import Review
 from bot.jobs import AppContext
@@ -352,7 +353,7 @@ async def _review_and_post(
         min_severity=effective.config.min_inline_severity,
         suppressed=analysis.decision.suppressed_counts(),
         repo_url=repo_url,
-        notes=_touched_notes(analysis),
+        notes=[*_touched_notes(analysis), *filter(None, [dropped_note(len(analysis.no_code))])],
     ))
     comments = tuple(comment for _, comment in analysis.placement.inline)
     posted = await gh.post_review(

@@ -96,7 +96,9 @@ async def test_unanchorable_findings_go_to_the_body_and_review_still_posts(
     assert outcome.status == "posted"
     [review] = _submitted(fake_github)
     assert "Line far outside the diff" in review["body"]
-    assert "File not in this PR" in review["body"]
+    # A finding on a file the pull request does not change has no code in this change: counted, not posted.
+    assert "File not in this PR" not in review["body"]
+    assert "1 finding dropped: their code is not in this change." in review["body"]
     posts = fake_github.requests_to("POST", r"/pulls/1/reviews$")
     assert len(posts) == 1  # anchoring happened before posting: no 422 round trips
 

@@ -152,6 +152,7 @@ def finding(path: str, line: int, **fields: Any) -> dict[str, Any]:
         "title": f"Problem at {path}:{line}",
         "body": "User input reaches the query unescaped, so any caller can read every row.",
         "suggestion": None,
+        "evidence": "",
     }
     base.update(fields)
     return base
