@@ -108,7 +108,8 @@ def test_signed_pr_opened_webhook_ends_in_one_precise_review(
     comments = [c for c in fake_github.review_comments.values() if c["pull_request_review_id"] == review["id"]]
     assert [(c["path"], c["line"]) for c in comments] == [("app/users.py", 2)]
     assert "Cited a line outside the diff" in review["body"]
-    assert "Cited a file outside the PR" in review["body"]
+    assert "Cited a file outside the PR" not in review["body"]  # its code is not in this change: counted only
+    assert "1 finding dropped: their code is not in this change." in review["body"]
     assert "yarn.lock" in review["body"]
     assert review["commit_id"] == HEAD
     assert _wait_for(lambda: any(c.get("conclusion") for c in fake_github.check_runs.values()), 10)
