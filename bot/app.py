@@ -13,7 +13,7 @@ import hmac
 import importlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -31,8 +31,13 @@ log = logging.getLogger(__name__)
 # The onboarding work adds its pages through `bot.github.setup.setup_routes(settings) -> list[BaseRoute]`.
 SETUP_MODULE = "bot.github.setup"
 READY_WAIT_SECONDS = 5.0  # a delivery arriving during start-up waits this long for the database
+BACKGROUND_STOP_SECONDS = 5.0  # background tasks get this long to finish their step at shutdown
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _RUNTIME_MODULES = ("bot.jobs", "bot.store.base", "bot.webhook", "alembic.command", "alembic.runtime.migration")
+
+
+# A long-running task started with the workers (the reconciler): runs until the event is set at shutdown.
+BackgroundTask = Callable[["AppContext", asyncio.Event], Awaitable[None]]
 
 
 class Runtime:
@@ -42,6 +47,8 @@ class Runtime:
         self.ready = asyncio.Event()
         self.context: AppContext | None = None
         self.error: str | None = None
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
 
     async def wait(self, seconds: float) -> AppContext | None:
         """The context once ready (None after `seconds` or when start-up failed)."""
@@ -157,7 +164,8 @@ def _import_runtime(pipeline: bool) -> None:
 
 
 async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bool,
-                 registry: Registry | None, poll_seconds: float) -> WorkerPool | None:
+                 registry: Registry | None, poll_seconds: float,
+                 background: Sequence[BackgroundTask] = ()) -> WorkerPool | None:
     """Import the database layer off the event loop, open the store, migrate, start workers, mark ready."""
     if settings.missing_app_settings:
         workers = 0  # setup mode: no credentials, so no job could run; leave queued jobs alone
@@ -183,6 +191,8 @@ async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bo
         return None
     pool = WorkerPool(context, workers, poll_seconds=poll_seconds)
     pool.start()
+    if not settings.missing_app_settings:
+        runtime.tasks = [asyncio.create_task(_background(task, context, runtime.stopping)) for task in background]
     gc.freeze()  # start-up objects (modules, SQLAlchemy metadata) never need collecting: shorter GC pauses
     runtime.ready.set()
     return pool
@@ -195,8 +205,10 @@ def create_app(
     migrate: bool = False,
     registry: Registry | None = None,
     poll_seconds: float = 1.0,
+    background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
-    """Build the ASGI app; the lifespan opens the store (migrating if asked) and runs `workers` job workers."""
+    """Build the ASGI app; the lifespan opens the store (migrating if asked), runs `workers` job workers and the
+    `background` tasks (not in setup mode)."""
     count = settings.workers if workers is None else workers
 
     @contextlib.asynccontextmanager
@@ -205,7 +217,8 @@ def create_app(
         app.state.runtime = runtime
         if settings.missing_app_settings:
             log.warning("setup mode: missing %s", ", ".join(settings.missing_app_settings))
-        startup = asyncio.create_task(_start(runtime, settings, count, migrate, registry, poll_seconds))
+        startup = asyncio.create_task(_start(runtime, settings, count, migrate, registry, poll_seconds,
+                                             background))
         startup.add_done_callback(lambda task: _startup_failed(runtime, task))
         try:
             yield
@@ -215,6 +228,13 @@ def create_app(
     app = Starlette(routes=build_routes(settings), lifespan=lifespan)
     app.state.settings = settings
     return app
+
+
+async def _background(task: BackgroundTask, context: AppContext, stopping: asyncio.Event) -> None:
+    try:
+        await task(context, stopping)
+    except Exception:  # a background task is an edge: its failure is logged and never stops the server
+        log.exception("background task %r failed", task)
 
 
 def _startup_failed(runtime: Runtime, task: asyncio.Task[WorkerPool | None]) -> None:
@@ -227,6 +247,12 @@ async def _shutdown(runtime: Runtime, startup: asyncio.Task[WorkerPool | None]) 
     """Stop the workers (finishing or releasing jobs within the grace period) and close the store."""
     if not startup.done():
         startup.cancel()
+    runtime.stopping.set()
+    if runtime.tasks:
+        _, pending = await asyncio.wait(runtime.tasks, timeout=BACKGROUND_STOP_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*runtime.tasks, return_exceptions=True)
     pool: Any = None
     with contextlib.suppress(asyncio.CancelledError, Exception):  # a start-up failure was logged already
         pool = await startup
@@ -239,11 +265,22 @@ async def _shutdown(runtime: Runtime, startup: asyncio.Task[WorkerPool | None]) 
         await runtime.context.store.close()
 
 
+async def reconcile(context: AppContext, stopping: asyncio.Event) -> None:
+    """`serve`'s background task: the reconciler (bot.reconcile), its imports off the event loop."""
+
+    def load() -> BackgroundTask:
+        from bot.reconcile import run_reconciler
+
+        return run_reconciler
+
+    await (await asyncio.to_thread(load))(context, stopping)
+
+
 def serve(settings: Settings, host: str | None, port: int | None, workers: int | None, migrate: bool) -> int:
     """`python -m bot serve`: uvicorn with this app, migrating on start unless told not to."""
     import uvicorn
 
-    app = create_app(settings, workers=workers, migrate=migrate)
+    app = create_app(settings, workers=workers, migrate=migrate, background=(reconcile,))
     uvicorn.run(
         app,
         host=host or settings.host,

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     auto_migrate: bool = True
 
+    # Reconciliation with GitHub (bot/reconcile.py): redeliver failed webhooks, catch up on missed pull requests.
+    reconcile_interval_seconds: float = Field(default=600.0, ge=0)  # 0: never redeliver
+    reconcile_window_hours: float = Field(default=72.0, gt=0, le=720)
+    reconcile_max_redeliveries: int = Field(default=100, ge=0, le=10_000)
+    catch_up: bool = True
+    catch_up_interval_seconds: float = Field(default=86_400.0, gt=0)
+    catch_up_max_reviews: int = Field(default=20, ge=0, le=10_000)
+    catch_up_max_repositories: int = Field(default=500, ge=1, le=100_000)
+
     database_url: str = ""
     data_dir: Path = DEFAULT_DATA_DIR
     host: str = "127.0.0.1"

@@ -160,3 +160,10 @@ async def _route_and_record(
         context.wake.set()
         log.info("delivery recorded: jobs %s%s", list(accepted.job_ids), " (redelivery)" if accepted.redelivery else "")
         return 202, "accepted", {"ok": True, "jobs": list(accepted.job_ids)}
+
+
+async def record_event(context: AppContext, event: str, delivery: str, payload: dict[str, Any]) -> str:
+    """Route and record an event that did not arrive over HTTP (the reconciler's catch-up) exactly as a verified
+    webhook is: same routing, same rules, same dedupe by delivery id. Returns the intake outcome."""
+    _, outcome, _ = await _route_and_record(context, event, delivery, payload)
+    return outcome

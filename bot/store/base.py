@@ -23,6 +23,8 @@ from bot.errors import BotError
 from bot.settings import Settings
 from bot.store.intake import Delivery, IntakeBatcher, RawWriter
 from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
+from bot.store.operator import OperatorMixin
+from bot.store.reconcile import ReconcileMixin
 from bot.store.records import RecordsMixin
 from bot.store.tables import deliveries
 from bot.store.types import Accepted, JobKind, JobSpec
@@ -109,7 +111,7 @@ def _current_heads(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
-class Store(JobsMixin, RecordsMixin):
+class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin):
     """Typed async access to deliveries, jobs, reviews, findings, PR state and the command log."""
 
     def __init__(self, engine: AsyncEngine) -> None:

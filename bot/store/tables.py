@@ -134,3 +134,30 @@ command_log = Table(
     Column("at", Float, nullable=False),
     Index("ix_command_log_repo_pr_user_at", "repo", "pr", "user", "at"),
 )
+
+# Reconciliation with GitHub (bot/reconcile.py): one row per task ("redeliver", "catch_up") holding its lease (one
+# instance at a time), its progress (a scan's cursor, so a restart resumes) and its last run (for `status`).
+reconcile_state = Table(
+    "reconcile_state",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires_at", Float, nullable=True),
+    Column("checkpoint", String(64), nullable=True),  # newest GitHub delivery id fully scanned
+    Column("scan_cursor", String(200), nullable=True),  # the next page of a scan under way
+    Column("scan_top", String(64), nullable=True),  # newest delivery id of the scan under way
+    Column("last_started_at", Float, nullable=True),
+    Column("last_finished_at", Float, nullable=True),
+    Column("last_summary", Text, nullable=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Redeliveries asked of GitHub, by delivery guid: a guid is asked for a bounded number of times.
+redelivery_requests = Table(
+    "redelivery_requests",
+    metadata,
+    Column("guid", String(64), primary_key=True),
+    Column("github_delivery_id", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("requested_at", Float, nullable=False),
+)

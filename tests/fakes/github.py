@@ -33,6 +33,9 @@ GHES-style base URL `…/api/v3`; `fake_github_server` is the session-wide serve
            fake.max_blob_text (GraphQL blob text longer than this is truncated),
            fake.viewer_can_resolve, fake.rate_limit_remaining
 
+The App's webhook deliveries, installations and open-pull listings live in `tests/fakes/github_reconcile.py`
+(fixture `github_deliveries`).
+
 Paths: every route is also served under `/api/v3` (GHES REST) and GraphQL at `/graphql` and `/api/graphql`.
 Recorded paths are normalised (without `/api/v3`); `Recorded.raw_path` keeps the original.
 """
@@ -371,6 +374,8 @@ class FakeGitHub:
         self.viewer_can_resolve = True
         self.rate_limit_remaining = 5000
         self._next_id = 1000
+        # Routes other fake modules add (tests/fakes/github_reconcile.py), matched after the ones below.
+        self.extra_routes: list[tuple[str, str, Callable[..., Response]]] = []
 
     def create_app(
         self, private_key_pem: str, app_id: int = 1, slug: str = "senior-review", name: str = "Senior Review"
@@ -647,6 +652,7 @@ class FakeGitHub:
             ("POST", repo + r"/check-runs", tok("checks", "write", self._create_check_run)),
             ("PATCH", repo + r"/check-runs/(?P<run_id>\d+)", tok("checks", "write", self._update_check_run)),
             ("POST", r"/graphql", self._graphql_auth(self._graphql)),
+            *self.extra_routes,
         ]
 
     def _jwt(self, handler: Callable[..., Response]) -> Callable[..., Response]:

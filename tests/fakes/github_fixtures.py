@@ -5,6 +5,8 @@ Fixtures:
 - `fake_github`: that fake, reset, with the App (id 1, slug "senior-review", key `rsa_private_key_pem`),
   installation 100 on `octo/repo` and `octo/other` (all App permissions) already registered.
 - `fake_github_app`: the `FakeApp` registered by `fake_github`.
+- `github_deliveries`: `fake_github` plus the App's webhook delivery log, installations and open-pull listings
+  (`tests/fakes/github_reconcile.py`).
 - `github_settings`: `Settings` pointing at the fake (`GITHUB_API_URL`, App id and key, retries, no waits).
 - `github_settings_ghes`: the same with the GHES-style base URL `…/api/v3`.
 """
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.github import FakeApp, FakeGitHub
+from tests.fakes.github_reconcile import Deliveries, attach
 from tests.fakes.loopback import serve_on_loopback
 
 APP_ID = 1
@@ -42,6 +45,13 @@ def fake_github(fake_github_server: FakeGitHub, rsa_private_key_pem: str) -> Fak
     fake.create_app(rsa_private_key_pem, app_id=APP_ID, slug="senior-review")
     fake.add_installation(INSTALLATION_ID, OWNER, [REPO, "other"])
     return fake
+
+
+@pytest.fixture
+def github_deliveries(fake_github: FakeGitHub) -> Deliveries:
+    """The App-level endpoints reconciliation uses (webhook deliveries, installations, open pulls), added to the
+    reset `fake_github`."""
+    return attach(fake_github)
 
 
 @pytest.fixture

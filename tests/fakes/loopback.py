@@ -13,13 +13,14 @@ import uvicorn
 
 
 @contextmanager
-def serve_on_loopback(app: Any) -> Iterator[str]:
-    """Serve `app` until the block exits; yields its base URL (`http://127.0.0.1:PORT`)."""
+def serve_on_loopback(app: Any, lifespan: str = "off") -> Iterator[str]:
+    """Serve `app` until the block exits; yields its base URL (`http://127.0.0.1:PORT`). The fakes have no
+    lifespan; the bot's app needs `lifespan="on"` (its store and workers start there)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
