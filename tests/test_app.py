@@ -86,6 +86,8 @@ def test_serve_answers_signed_webhooks_and_records_the_job(tmp_path: Path, rsa_p
         GITHUB_APP_PRIVATE_KEY_FILE=str(key),
         GITHUB_WEBHOOK_SECRET=SECRET,
         LOG_FORMAT="json",
+        RECONCILE_INTERVAL_SECONDS="0",  # no GitHub here (its default URL is the real one): no reconciler
+        CATCH_UP="false",
     )
     # No in-process workers: the job must stay queued for whatever pipeline is installed (in-process workers are
     # covered in test_jobs with test handlers).

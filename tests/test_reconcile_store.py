@@ -7,7 +7,8 @@ import asyncio
 import time
 
 from bot.settings import to_async_database_url
-from bot.store.base import JobSpec, JobState, ReviewRecord, Store
+from bot.store.base import Store
+from bot.store.types import JobSpec, JobState, ReviewRecord
 
 
 def review(pr: int = 1, sha: str = "a" * 40, owner: str = "octo") -> JobSpec:
