@@ -335,14 +335,33 @@ async def test_concurrent_first_requests_all_write(fake_claude: FakeClaude, fake
 
 
 async def test_latency_is_applied(fake_claude: FakeClaude, fake_claude_client: Any) -> None:
-    fake_claude.latency = 0.3
-    fake_claude.queue(Answer(latency=0.0))
+    # Lower bounds only: an answer's own latency overrides the fake's, and the fake's applies otherwise.
+    fake_claude.queue(Answer(latency=0.3))
     started = time.monotonic()
     await fake_claude_client.messages.create(**_params())
-    fast = time.monotonic() - started
+    assert time.monotonic() - started >= 0.3
+    fake_claude.latency = 0.3
+    started = time.monotonic()
     await fake_claude_client.messages.create(**_params())
-    slow = time.monotonic() - started - fast
-    assert slow >= 0.3 and slow - fast >= 0.25
+    assert time.monotonic() - started >= 0.3
+
+
+async def test_held_answers_wait_for_release_and_arrivals_are_counted(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    fake_claude.hold()
+    calls = [asyncio.create_task(fake_claude_client.messages.create(**_params())) for _ in range(3)]
+    assert await fake_claude.until(lambda: fake_claude.in_flight == 3)
+    assert fake_claude.begun == 0 and not any(c.done() for c in calls)
+    fake_claude.release(1)
+    first = await next(asyncio.as_completed(calls))
+    assert first.content and fake_claude.begun == 1 and sum(c.done() for c in calls) <= 1
+    fake_claude.release()
+    await asyncio.gather(*calls)
+    later = await fake_claude_client.messages.create(**_params())
+    assert later.content and fake_claude.begun == 4 and fake_claude.in_flight == 0
+    assert [(a.in_flight, a.begun) for a in fake_claude.arrivals][-1] == (1, 3)
+    assert sorted(a.in_flight for a in fake_claude.arrivals[:3]) == [1, 2, 3]
 
 
 # -- streaming -------------------------------------------------------------------------------------------------

@@ -192,39 +192,52 @@ async def test_stale_head_is_superseded(context: AppContext) -> None:
 
 
 async def test_lease_is_renewed_while_working(context: AppContext, db_url: str) -> None:
-    settings = load_settings(database_url=db_url, job_lease_seconds=1.0)
+    lease = 1.5
+    settings = load_settings(database_url=db_url, job_lease_seconds=lease)
     runs: list[int] = []
+    finish = asyncio.Event()
 
     async def slow(job: Job, ctx: AppContext) -> None:
         runs.append(job.id)
-        await asyncio.sleep(2.2)  # more than two leases: only renewal keeps the other pool from taking it
+        await finish.wait()  # runs until the test has seen its first lease run out
 
-    registry = Registry({"review": slow})
-    other_store = Store.from_url(to_async_database_url(db_url))
-    pools = [WorkerPool(AppContext(settings, s, Metrics(), registry), 1, poll_seconds=0.02)
-             for s in (context.store, other_store)]
+    pool = WorkerPool(AppContext(settings, context.store, Metrics(), Registry({"review": slow})), 1, poll_seconds=0.02)
     job_id = await context.store.enqueue(review())
-    for pool in pools:
-        pool.start()
-    await wait_for(lambda: _state_is(context.store, job_id, "done"))
-    for pool in pools:
-        await pool.stop()
+    pool.start()
+    await wait_for(lambda: _state_is(context.store, job_id, "running"))
+    claimed = await context.store.get_job(job_id)
+    assert claimed is not None and claimed.lease_expires_at is not None
+    await wait_for(lambda: _after(claimed.lease_expires_at), seconds=lease + 10)
+    other_store = Store.from_url(to_async_database_url(db_url))
+    thief = await other_store.claim("other", lease)  # past the first lease: only renewal keeps the job ours
     await other_store.close()
-    assert runs == [job_id]
+    finish.set()
+    await wait_for(lambda: _state_is(context.store, job_id, "done"))
+    await pool.stop()
+    assert thief is None and runs == [job_id]
+
+
+async def _after(moment: float) -> bool:
+    return time.time() > moment
 
 
 async def test_shutdown_finishes_or_releases_within_grace(context: AppContext) -> None:
+    cancelled: list[int] = []
+
     async def slow(job: Job, ctx: AppContext) -> None:
-        await asyncio.sleep(0.1 if job.pr == 1 else 30)
+        try:
+            await asyncio.sleep(0.1 if job.pr == 1 else 30)  # the stuck one only ends if stop() cancels it
+        except asyncio.CancelledError:
+            cancelled.append(job.pr)
+            raise
 
     context.registry.register("review", slow)
     quick, stuck = await context.store.enqueue(review(1)), await context.store.enqueue(review(2))
     pool = WorkerPool(context, 2, poll_seconds=0.02)
     pool.start()
     await wait_for(lambda: _state_is(context.store, stuck, "running"))
-    started = time.monotonic()
     await pool.stop(grace_seconds=0.5)
-    assert time.monotonic() - started < 3
+    assert cancelled == [2]  # cancelled at the end of the grace, not waited for
     assert await _state_is(context.store, quick, "done")
     released = await context.store.get_job(stuck)
     assert released is not None and released.state == "queued" and released.attempts == 0
@@ -233,9 +246,10 @@ async def test_shutdown_finishes_or_releases_within_grace(context: AppContext) -
 async def test_three_quick_pushes_end_in_one_run_of_the_last_head(db_url: str, rsa_private_key_pem: str) -> None:
     github_head = {"sha": ""}
     posted: list[str] = []
+    pushed = asyncio.Event()
 
     async def pipeline(job: Job, ctx: AppContext) -> None:
-        await asyncio.sleep(0.6)  # the review takes a while ...
+        await pushed.wait()  # the review takes until all three pushes are in ...
         if job.head_sha != github_head["sha"]:  # ... and re-checks the head before posting
             raise StaleHead(f"{job.head_sha} is not the head")
         posted.append(job.head_sha or "")
@@ -248,6 +262,7 @@ async def test_three_quick_pushes_end_in_one_run_of_the_last_head(db_url: str, r
             response = await client.post("/webhook", content=body, headers=headers(body, "pull_request"))
             assert response.status_code == 202
             await asyncio.sleep(0.05)
+        pushed.set()
 
         async def settled() -> bool:
             return all(j.state not in ("queued", "running") for j in await context.store.list_jobs())

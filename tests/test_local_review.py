@@ -344,7 +344,10 @@ async def test_status_is_live_on_a_terminal_and_plain_lines_otherwise() -> None:
 
     async def work(status: _Status) -> str:
         status.stage("reviewing 1 file in 1 batch")
-        await asyncio.sleep(0.6)
+        for _ in range(1000):  # until the live line has been redrawn with the new stage (it never is on a pipe)
+            if not status.tty or "reviewing 1 file in 1 batch ..." in tty.getvalue():
+                break
+            await asyncio.sleep(0.01)
         return "done"
 
     tty, plain = Tty(), io.StringIO()

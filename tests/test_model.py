@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anthropic._base_client
 import pytest
 
 from bot.answer import output_schema
@@ -228,12 +230,19 @@ async def test_persistent_rate_limit_raises_model_unavailable(
     assert len(fake_claude.requests) == 2
 
 
-async def test_long_retry_after_is_not_slept_through(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
+async def test_long_retry_after_is_not_slept_through(
+    fake_claude: FakeClaude, make_reviewer: MakeReviewer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:  # the SDK waits between retries with anyio.sleep
+        slept.append(seconds)
+
+    monkeypatch.setattr(anthropic._base_client.anyio, "sleep", no_sleep)
     fake_claude.fail_next("rate_limit", retry_after=3600)
-    started = time.monotonic()
     with pytest.raises(ModelUnavailable) as caught:
         await make_reviewer(max_retries=2).review(CONTEXT, [TWO_FILES])
-    assert time.monotonic() - started < 2
+    assert slept == []  # neither the hour nor the SDK's own backoff: the job is retried later instead
     assert caught.value.retry_at is not None and caught.value.retry_at >= time.time() + 3500
     assert len(fake_claude.requests) == 1
 
@@ -287,11 +296,11 @@ async def test_unknown_model_is_a_config_error_naming_review_model(
 
 
 async def test_deadline_is_enforced(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
-    fake_claude.latency = 2.0
-    started = time.monotonic()
+    fake_claude.hold()  # no answer comes until released (or HOLD_LIMIT, when a broken deadline lets it wait)
     with pytest.raises(DeadlineExceeded):
         await make_reviewer(deadline_s=0.3).review(CONTEXT, _batches(3))
-    assert time.monotonic() - started < 1.8  # well before the 2 s answer
+    assert fake_claude.begun == 0 and len(fake_claude.requests) == 1  # given up while the first call was held
+    fake_claude.release()
 
 
 # -- the context window ----------------------------------------------------------------------------------------
@@ -394,17 +403,17 @@ async def test_halves_still_over_the_window_are_not_reviewed(
 
 
 async def test_batches_run_concurrently_after_the_first(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
-    latency = 0.4
-    fake_claude.latency = latency
-    started = time.monotonic()
-    outcome = await make_reviewer(concurrency=4).review(CONTEXT, _batches(8))
-    wall = time.monotonic() - started
+    fake_claude.hold()
+    review = asyncio.create_task(make_reviewer(concurrency=4).review(CONTEXT, _batches(8)))
+    assert await fake_claude.until(lambda: fake_claude.in_flight == 1)
+    fake_claude.release(1)  # the first answer begins: the cache is warm
+    assert await fake_claude.until(lambda: fake_claude.in_flight == 4)  # then four at once, all held
+    fake_claude.release()
+    outcome = await review
     assert outcome.calls == 8 and outcome.failed == ()
-    assert wall < 0.8 * 8 * latency  # 1 + ceil(7 / 4) rounds = 3 L, against 8 L sequentially
-    arrivals = sorted(r.at for r in fake_claude.requests)
-    assert arrivals[1] - arrivals[0] >= latency  # the first call completes alone: the cache is warm
-    assert arrivals[4] - arrivals[1] < latency * 0.75  # then four at once
-    assert arrivals[5] - arrivals[1] >= latency  # never more than four in flight
+    first, *later = fake_claude.arrivals
+    assert first.in_flight == 1 and all(a.begun >= 1 for a in later)  # the others wait for the first answer
+    assert max(a.in_flight for a in fake_claude.arrivals) == 4  # never more than four in flight
     assert [b.index for b in outcome.batches] == list(range(8))
 
 

@@ -173,20 +173,14 @@ async def test_pr_state_and_command_log(store: Store) -> None:
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_sqlite_intake_never_blocks_the_loop_on_a_locked_database(store: Store, db_url: str) -> None:
     blocker = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock for 0.3 s
-    asyncio.get_running_loop().call_later(0.3, blocker.execute, "COMMIT")
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = time.monotonic()
-        for _ in range(30):
-            await asyncio.sleep(0.01)
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
-
-    tick = asyncio.create_task(ticker())
-    accepted = await store.accept_delivery("d-locked", "pull_request", "opened", [review()])
-    await tick
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock until the event loop lets it go
+    intake = asyncio.create_task(store.accept_delivery("d-locked", "pull_request", "opened", [review()]))
+    pending_ticks = 0
+    while pending_ticks < 10:  # an intake waiting for the lock on the loop would stop these ticks (and the COMMIT)
+        await asyncio.sleep(0.01)
+        assert not intake.done(), intake  # nothing can be written before the COMMIT below
+        pending_ticks += 1
+    blocker.execute("COMMIT")  # from the loop: an intake blocking it would fail with "database is locked"
+    accepted = await intake
     blocker.close()
-    assert len(accepted.job_ids) == 1 and max(gaps) < 0.25  # the lock is held 0.3 s
+    assert len(accepted.job_ids) == 1 and pending_ticks == 10

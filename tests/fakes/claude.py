@@ -66,6 +66,13 @@ Test controls (all thread-safe; the server runs in another thread):
     fake.context_window = 1000    tokens (input + max_tokens) a request may use; default CONTEXT_WINDOW
     fake.requests                 every request received, as `Recorded(headers, json, at)`, rejected ones too
     fake.served                   (arrival, end) monotonic times of every answered request, in answer order
+    fake.hold() / fake.release(n) answers wait at a gate (before their latency) until released: `release(n)`
+                                  lets n more through, `release()` opens the gate; a held answer goes ahead
+                                  by itself after HOLD_LIMIT s, so a broken bot fails instead of hanging
+    fake.arrivals                 per request, in arrival order: `Arrival(in_flight, begun)`, the requests in
+                                  flight counting this one and the answers begun (past the gate, first event sent)
+    fake.in_flight, fake.begun    the current counts (ordering and concurrency without a wall clock)
+    await fake.until(predicate)   True once predicate() holds (checked on every change), False after HOLD_LIMIT
     fake.usages                   the `usage` of every answered request, in answer order
     fake.reset()                  back to a fresh state (the fixture does it between tests)
 """
@@ -94,6 +101,7 @@ API_KEY = "sk-ant-fake-test-key"
 MIN_CACHEABLE_TOKENS = 1024
 MAX_OUTPUT_TOKENS = 128_000
 CONTEXT_WINDOW = 200_000
+HOLD_LIMIT = 30.0  # seconds; only a broken bot (or test) waits this long
 KNOWN_MODELS = frozenset({"claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-4-5"})
 FAULT_KINDS = (
     "rate_limit", "overloaded", "server_error", "too_long", "request_too_large", "refusal", "max_tokens",
@@ -174,6 +182,14 @@ class _Fault:
     retry_after: float | None
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """What the fake was doing when a request arrived."""
+
+    in_flight: int  # requests being handled, this one included
+    begun: int  # answers begun so far (past the gate and the latency)
+
+
 class BadRequest(Exception):
     """A request the real API would answer 400 to."""
 
@@ -196,7 +212,15 @@ class FakeClaude:
     _answers: deque[AnswerSource] = field(default_factory=deque)
     _faults: deque[_Fault] = field(default_factory=deque)
     _cache: dict[str, float] = field(default_factory=dict)
+    arrivals: list[Arrival] = field(default_factory=list)
+    in_flight: int = 0
+    begun: int = 0
+    _holding: bool = False
+    _passes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._changed = threading.Condition(self._lock)
 
     # -- test controls -------------------------------------------------------------------------------------
 
@@ -212,9 +236,34 @@ class FakeClaude:
         with self._lock:
             self._faults.append(_Fault(kind, times, retry_after))
 
+    async def until(self, predicate: Callable[[], bool]) -> bool:
+        """Wait (in a thread, the loop stays free) until `predicate()` holds; False if it did not in HOLD_LIMIT s."""
+
+        def wait() -> bool:
+            with self._changed:
+                return self._changed.wait_for(predicate, timeout=HOLD_LIMIT)
+
+        return await asyncio.to_thread(wait)
+
+    def hold(self) -> None:
+        """Keep answers waiting at the gate until `release`."""
+        with self._lock:
+            self._holding, self._passes = True, 0
+
+    def release(self, n: int | None = None) -> None:
+        """Let `n` held answers (the next to reach the gate) through, or open the gate when `n` is None."""
+        with self._lock:
+            if n is None:
+                self._holding = False
+            else:
+                self._passes += n
+
     def reset(self) -> None:
         """Forget requests, scripts, faults, cache and latency; restore the known models and context window."""
         with self._lock:
+            self._holding, self._passes = False, 0
+            self.arrivals.clear()
+            self.begun = 0
             self.requests.clear()
             self.usages.clear()
             self.served.clear()
@@ -236,6 +285,41 @@ class FakeClaude:
     # -- request handling ----------------------------------------------------------------------------------
 
     async def _messages(self, request: Request) -> Response:
+        with self._lock:
+            self.in_flight += 1
+            self.arrivals.append(Arrival(self.in_flight, self.begun))
+            self._changed.notify_all()
+        response: Response | None = None
+        try:
+            response = await self._handle(request)
+        finally:
+            if not isinstance(response, StreamingResponse):  # a stream is done when its last event is sent
+                self._done()
+        return response
+
+    def _done(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self._changed.notify_all()
+
+    async def _gate(self) -> None:
+        """Wait while answers are held (at most HOLD_LIMIT s), taking one pass when there is one."""
+        give_up = time.monotonic() + HOLD_LIMIT
+        while time.monotonic() < give_up:
+            with self._lock:
+                if not self._holding:
+                    return
+                if self._passes > 0:
+                    self._passes -= 1
+                    return
+            await asyncio.sleep(0.005)
+
+    def _begin(self) -> None:
+        with self._lock:
+            self.begun += 1
+            self._changed.notify_all()
+
+    async def _handle(self, request: Request) -> Response:
         arrived = time.monotonic()
         raw = await request.body()
         try:
@@ -276,6 +360,7 @@ class FakeClaude:
         text, stop_reason = _cap_output(text, stop_reason, int(body["max_tokens"]))
         # The cache is looked up when the request arrives; what it writes is readable once the answer begins.
         latency = self.latency if answer.latency is None else answer.latency
+        await self._gate()
         first = latency if self.first_event_latency is None else min(latency, self.first_event_latency)
         usage = self._usage(body, text, ready_at=time.monotonic() + first)
         if body.get("stream"):
@@ -284,6 +369,7 @@ class FakeClaude:
                 self._stream(body, text, stop_reason, stop_details, usage, timing), media_type="text/event-stream"
             )
         await asyncio.sleep(latency)
+        self._begin()
         message = _message(body["model"], text, stop_reason, stop_details, usage)
         self._served(arrived)
         return JSONResponse(message, headers={"request-id": message["id"]})
@@ -301,8 +387,24 @@ class FakeClaude:
         usage: dict[str, int],
         timing: tuple[float, float, float],
     ) -> AsyncIterator[bytes]:
+        try:
+            async for event in self._events(body, text, stop_reason, stop_details, usage, timing):
+                yield event
+        finally:
+            self._done()
+
+    async def _events(
+        self,
+        body: dict[str, Any],
+        text: str,
+        stop_reason: str,
+        stop_details: dict[str, Any] | None,
+        usage: dict[str, int],
+        timing: tuple[float, float, float],
+    ) -> AsyncIterator[bytes]:
         arrived, first, latency = timing
         await asyncio.sleep(first)
+        self._begin()
         start = _message(body["model"], "", None, None, {**usage, "output_tokens": 1})
         start["content"] = []
         yield _sse("message_start", {"type": "message_start", "message": start})
