@@ -22,6 +22,7 @@ from bot.evidence import check_evidence
 from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
 from bot.merge import merge
 from bot.prices import DEFAULT_PRICES
+from bot.prompts import batch_prompt
 
 log = logging.getLogger(__name__)
 
@@ -137,22 +138,31 @@ def batch_inputs(files: Iterable[FileDiff], batch_tokens: int) -> list[BatchInpu
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What a review will send, known before any model call (for budgets)."""
+    """What a review will send, known before any model call (for budgets).
+
+    `estimated_tokens` is the input-token estimate of every batch's message (the cached system prompt not
+    counted).
+    """
 
     files: tuple[FileDiff, ...]
     not_reviewed: tuple[NotReviewed, ...]
     batches: tuple[BatchInput, ...]
-
-    @property
-    def estimated_tokens(self) -> int:
-        """Conservative input-token estimate of every batch (the cached system prompt not counted)."""
-        return sum(estimate_tokens(b.text) for b in self.batches)
+    estimated_tokens: int = 0
 
 
 def plan(scope: Scope) -> Plan:
     """Select and batch the files of `scope`."""
     files, not_reviewed = select_files(scope)
-    return Plan(tuple(files), tuple(not_reviewed), tuple(batch_inputs(files, scope.batch_tokens)))
+    batches = tuple(batch_inputs(files, scope.batch_tokens))
+    estimate = sum(estimate_batch(scope.context, b) for b in batches)
+    return Plan(tuple(files), tuple(not_reviewed), batches, estimate)
+
+
+def estimate_batch(context: PullContext, batch: BatchInput) -> int:
+    """Estimated input tokens of the message sent for `batch`: its diff plus the prompt around it."""
+    frame = batch_prompt(repo=context.repo, title=context.title, body=context.body, files=batch.files, diff="",
+                         instructions=context.instructions, language=context.language)
+    return estimate_tokens(frame.text) + estimate_tokens(batch.text)
 
 
 def estimated_cost(tokens: int, model: str) -> float:

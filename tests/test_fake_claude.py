@@ -11,7 +11,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.fakes.claude import CONTEXT_WINDOW, KNOWN_MODELS, Answer, FakeClaude, finding
+from tests.fakes.claude import CONTEXT_WINDOW, KNOWN_MODELS, Answer, FakeClaude, count_tokens, finding
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -30,7 +30,7 @@ SCHEMA: dict[str, Any] = {
     "required": ["summary", "findings"],
     "additionalProperties": False,
 }
-LONG_SYSTEM = "You review code carefully and report only real problems. " * 100  # ~1,400 tokens at 4 chars/token
+LONG_SYSTEM = "You review code carefully and report only real problems. " * 100  # ~1,600 tokens at 3.5 chars/token
 
 
 def _params(**overrides: Any) -> dict[str, Any]:
@@ -130,13 +130,13 @@ async def test_schema_objects_must_forbid_additional_properties(fake_claude_clie
 
 
 def _input_tokens(params: dict[str, Any]) -> int:
-    """The fake's count: len(text) // 4 per block over system and messages."""
+    """The fake's count: `count_tokens` per block over system and messages."""
     system = params["system"]
     texts = [system] if isinstance(system, str) else [b["text"] for b in system]
     for message in params["messages"]:
         content = message["content"]
         texts += [content] if isinstance(content, str) else [b["text"] for b in content]
-    return sum(max(1, len(t) // 4) for t in texts if t)
+    return sum(count_tokens(t) for t in texts)
 
 
 def test_defaults_know_the_priced_models_and_a_200k_window(fake_claude: FakeClaude) -> None:
@@ -294,8 +294,8 @@ async def test_finding_helper_matches_the_bot_schema(fake_claude: FakeClaude, fa
 async def test_cache_is_written_once_then_read(fake_claude: FakeClaude, fake_claude_client: Any) -> None:
     first = (await fake_claude_client.messages.create(**_params())).usage
     second = (await fake_claude_client.messages.create(**_params())).usage
-    prefix = len(LONG_SYSTEM) // 4
-    user = len("Review this diff: +x = 1") // 4
+    prefix = count_tokens(LONG_SYSTEM)
+    user = count_tokens("Review this diff: +x = 1")
     def counts(usage: Any) -> tuple[int, int, int]:
         return usage.cache_creation_input_tokens, usage.cache_read_input_tokens, usage.input_tokens
 
@@ -373,7 +373,7 @@ async def test_streaming_final_message(fake_claude: FakeClaude, fake_claude_clie
         message = await stream.get_final_message()
     assert json.loads(message.content[0].text)["summary"] == "s" * 300
     assert message.stop_reason == "end_turn"
-    assert message.usage.cache_creation_input_tokens == len(LONG_SYSTEM) // 4
+    assert message.usage.cache_creation_input_tokens == count_tokens(LONG_SYSTEM)
     assert message.usage.output_tokens > 1
     assert fake_claude.requests[0].json["stream"] is True
 
@@ -467,7 +467,7 @@ async def test_output_is_cut_at_max_tokens(fake_claude: FakeClaude, fake_claude_
     fake_claude.queue(Answer(summary="word " * 200))
     message = await fake_claude_client.messages.create(**_params(max_tokens=20))
     assert message.stop_reason == "max_tokens"
-    assert len(message.content[0].text) == 80
+    assert len(message.content[0].text) == 70  # 20 tokens at 3.5 characters a token
     assert message.usage.output_tokens == 20
 
 
@@ -481,3 +481,10 @@ async def test_every_request_is_recorded_even_rejected_ones(fake_claude: FakeCla
     _raw(fake_claude, _params())
     assert [r.json.get("max_tokens") for r in fake_claude.requests] == [None, 1024]
     assert len(fake_claude.usages) == 1
+
+
+def test_token_count_follows_the_documented_average() -> None:
+    assert count_tokens("") == 0 and count_tokens("a") == 1
+    assert count_tokens("x" * 3500) == 1000  # about 3.5 English characters a token
+    assert count_tokens("基础设施") == 4  # by assumption, one token a character outside ASCII
+    assert count_tokens("x" * 35 + "é") == 11

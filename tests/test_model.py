@@ -21,7 +21,7 @@ from bot.model import Reviewer, make_client, needs_streaming
 from bot.prices import DEFAULT_PRICES, Price
 from bot.prompts import system_prompt
 from bot.settings import load_settings
-from tests.fakes.claude import Answer, FakeClaude, finding
+from tests.fakes.claude import Answer, FakeClaude, count_tokens, finding
 
 CONTEXT = PullContext(
     repo="acme/payments",
@@ -316,9 +316,9 @@ SMALL_ANSWER_TOKENS = 500
 
 
 def _request_tokens(request: dict[str, Any]) -> int:
-    """The fake's input count for a recorded request: len(text) // 4 per system and message block."""
+    """The fake's input count for a recorded request: `count_tokens` per system and message block."""
     blocks = [*request["system"], *(b for m in request["messages"] for b in m["content"])]
-    return sum(max(1, len(b["text"]) // 4) for b in blocks)
+    return sum(count_tokens(b["text"]) for b in blocks)
 
 
 async def _full_request_tokens(fake_claude: FakeClaude, make_reviewer: MakeReviewer, batch: BatchInput) -> int:

@@ -18,7 +18,7 @@ Where each behaviour comes from (Anthropic's public docs and the installed SDK, 
   input alone is over, else "input length and `max_tokens` exceed context limit: N + K > M, decrease input
   length or `max_tokens` and try again" (both texts as the API returns them in public reports, e.g.
   anthropics/claude-code issue 12186 and docker/docker-agent issue 569). Here N is the fake's token count
-  (`len(text) // 4` per block) over tools, system and messages, K is `max_tokens` and M is
+  (`count_tokens`, below) over tools, system and messages, K is `max_tokens` and M is
   `fake.context_window`. These checks (and the model check) run before a queued fault is taken.
 - 413 `request_too_large`: the API's answer to a request body over its byte limit (32 MB for Messages);
   only as the fault "request_too_large" here.
@@ -35,8 +35,13 @@ Where each behaviour comes from (Anthropic's public docs and the installed SDK, 
   cacheable length are not cached; `usage` reports `cache_creation_input_tokens` for a write and
   `cache_read_input_tokens` for a hit, and `input_tokens` counts only what follows the last breakpoint;
   a cache entry becomes readable only once the response that wrote it begins, so concurrent first requests
-  all write ("Prompt caching", build-with-claude/prompt-caching). Here a token is `len(text) // 4`
-  (at least 1 per non-empty text), and the cache key also holds the model and the output schema.
+  all write ("Prompt caching", build-with-claude/prompt-caching). The cache key also holds the model and the
+  output schema.
+- Token counts (`count_tokens`): Anthropic does not publish its tokenizer; it documents that a token is about
+  3.5 English characters (Glossary, "Tokens") and that counts are estimates ("Token counting"). So the fake
+  counts 3.5 ASCII characters a token and, by assumption (published BPE tokenizers take one or more tokens per
+  CJK or other non-Latin character), every other character as a token of its own; at least 1 per non-empty
+  text. (It was `len(text) // 4`, which had no source and made the bot's estimate look 15-20% high.)
 - Stop reasons: `end_turn`, `max_tokens` (output cut at `max_tokens`), `refusal` with `stop_details`
   `{"type": "refusal", "category": ..., "explanation": ...}` ("Handle streaming refusals",
   test-and-evaluate/strengthen-guardrails/handle-streaming-refusals; SDK type `RefusalStopDetails`).
@@ -531,10 +536,13 @@ def _refusal_details() -> dict[str, Any]:
 
 
 def _cap_output(text: str, stop_reason: str, max_tokens: int) -> tuple[str, str]:
-    """Cut the answer at `max_tokens` (4 characters a token), as the API stops generating there."""
-    if _tokens(text) > max_tokens:
-        return text[: max_tokens * 4], "max_tokens"
-    return text, stop_reason
+    """Cut the answer at `max_tokens`, as the API stops generating there."""
+    if _tokens(text) <= max_tokens:
+        return text, stop_reason
+    cut = int(max_tokens * CHARS_PER_TOKEN)
+    while cut > 0 and _tokens(text[:cut]) > max_tokens:
+        cut = cut * 9 // 10
+    return text[:cut], "max_tokens"
 
 
 def _context_error(tokens: int, max_tokens: int, window: int) -> str | None:
@@ -549,8 +557,18 @@ def _context_error(tokens: int, max_tokens: int, window: int) -> str | None:
     return None
 
 
-def _tokens(text: str) -> int:
-    return max(1, len(text) // 4) if text else 0
+CHARS_PER_TOKEN = 3.5
+
+
+def count_tokens(text: str) -> int:
+    """The fake's token count of one text (see the module docstring: the documented average, not a tokenizer)."""
+    if not text:
+        return 0
+    other = len(text) - len(text.encode("ascii", "ignore"))
+    return max(1, round((len(text) - other) / CHARS_PER_TOKEN) + other)
+
+
+_tokens = count_tokens
 
 
 def _fmt_seconds(seconds: float) -> str:
