@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import time
 
 import pytest
+from sqlalchemy import text as sa_text
 
 from bot.settings import to_async_database_url
 from bot.store.base import Store
-from bot.store.types import FindingRecord, JobSpec, JobState, ReviewRecord
+from bot.store.group_commit import write_batch
+from bot.store.intake import Delivery
+from bot.store.types import Accepted, FindingRecord, JobSpec, JobState, ReviewRecord
 
 
 def review(pr: int = 1, sha: str = "a" * 40, trigger: str = "pull_request.synchronize") -> JobSpec:
@@ -184,3 +188,64 @@ async def test_sqlite_intake_never_blocks_the_loop_on_a_locked_database(store: S
     accepted = await intake
     blocker.close()
     assert len(accepted.job_ids) == 1 and pending_ticks == 10
+
+
+def command_review(pr: int = 1, sha: str = "a" * 40) -> JobSpec:
+    return JobSpec("review", 7, "octo", "hello", pr, "command.review", sha, {"comment_id": 5})
+
+
+async def test_a_command_review_of_the_queued_head_replaces_it_at_intake(store: Store) -> None:
+    automatic = await store.accept_delivery("d-auto", "pull_request", "synchronize", [review()])
+    by_hand = await store.accept_delivery("d-cmd", "issue_comment", "created", [command_review()])
+    assert by_hand.job_ids != automatic.job_ids
+    jobs = {j.id: (j.trigger, j.state) for j in await store.list_jobs()}
+    assert jobs == {automatic.job_ids[0]: ("pull_request.synchronize", "superseded"),
+                    by_hand.job_ids[0]: ("command.review", "queued")}
+    again = await store.accept_delivery("d-auto-2", "pull_request", "synchronize", [review()])
+    assert again.job_ids == by_hand.job_ids  # an automatic job of the same head joins the command's
+
+
+def _steps(seed: int) -> list[JobSpec]:
+    rng = random.Random(seed)
+    kinds = [lambda pr: review(pr, rng.choice("ab") * 40), lambda pr: command_review(pr, rng.choice("ab") * 40),
+             lambda pr: JobSpec("cancel", 7, "octo", "hello", pr, "pull_request.closed"),
+             lambda pr: JobSpec("command", 7, "octo", "hello", pr, "issue_comment.created", None, {"body": "x"})]
+    return [rng.choice(kinds)(rng.randint(1, 2)) for _ in range(40)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_intake_and_enqueue_take_the_same_path(store: Store, db_url: str, seed: int) -> None:
+    steps = _steps(seed)
+    for number, spec in enumerate(steps):
+        await store.accept_delivery(f"d-{number}", "e", None, [spec])
+    via_intake = [(j.kind, j.key, j.head_sha, j.trigger, j.state) for j in await store.list_jobs()]
+    async with store.engine.begin() as conn:
+        await conn.execute(sa_text("DELETE FROM jobs"))
+    for spec in steps:
+        if spec.kind == "cancel":
+            await store.cancel_for_pr(spec.key)
+        else:
+            await store.enqueue(spec)
+    via_enqueue = [(j.kind, j.key, j.head_sha, j.trigger, j.state) for j in await store.list_jobs()]
+    assert via_intake == via_enqueue
+    assert {state for *_, state in via_intake} >= {"queued", "superseded"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_one_failing_delivery_does_not_undo_its_group_commit(store: Store, db_url: str) -> None:
+    items = [Delivery("g-1", "pull_request", "opened", (review(pr=1),)),
+             Delivery("g-2", "pull_request", "opened", (review(pr=3), review(pr=5))),
+             Delivery("g-3", "pull_request", "opened", (review(pr=4),))]
+    conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:  # the database refuses PR 5's job, after the delivery row and PR 3's job were written
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON jobs WHEN NEW.key = 'octo/hello#5' "
+                     "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        conn.execute("BEGIN IMMEDIATE")
+        results = write_batch(conn, items)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    assert isinstance(results[1], sqlite3.Error)
+    assert [r.job_ids for r in (results[0], results[2]) if isinstance(r, Accepted)] == [(1,), (2,)]
+    assert sorted(j.pr for j in await store.list_jobs()) == [1, 4]  # the failed delivery left nothing behind
+    assert await store.delivery_status("g-2") is None

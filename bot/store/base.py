@@ -21,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.errors import BotError
 from bot.settings import Settings
-from bot.store.intake import Delivery, IntakeBatcher, RawWriter
+from bot.store.group_commit import IntakeBatcher, RawWriter
+from bot.store.intake import Delivery, SqlCursor, accept
 from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
 from bot.store.operator import OperatorMixin
 from bot.store.reconcile import ReconcileMixin
 from bot.store.records import RecordsMixin
 from bot.store.tables import deliveries
-from bot.store.types import Accepted, JobKind, JobSpec
+from bot.store.types import Accepted, JobSpec
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x5E_1102_0001
@@ -35,17 +36,6 @@ SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=15000", "synchronous=NORMAL"
 INLINE_BUSY_MS = 20
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at every start
 T = TypeVar("T")
-
-# The intake path (one transaction per delivery) as prepared text: building Core statements per call cost more
-# than SQLite itself. Both dialects speak ON CONFLICT and RETURNING.
-_INSERT_DELIVERY = text(
-    "INSERT INTO deliveries (id, event, action, received_at, status) "
-    "VALUES (:id, :event, :action, :now, 'processed') ON CONFLICT (id) DO NOTHING"
-)
-_REOPEN_DELIVERY = text(
-    "UPDATE deliveries SET status = 'processed', received_at = :now WHERE id = :id AND status = 'failed'"
-)
-
 
 def make_engine(url: str) -> AsyncEngine:
     """An async engine for an async URL; SQLite gets WAL, a busy timeout, one connection and BEGIN IMMEDIATE."""
@@ -208,28 +198,10 @@ class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin):
         self, delivery_id: str, event_name: str, action: str | None, specs: Sequence[JobSpec]
     ) -> Accepted:
         """Record a delivery and its jobs in one transaction; a duplicate of a processed delivery does nothing."""
+        item = Delivery(delivery_id, event_name, action, tuple(specs))
         if self._intake is not None:  # SQLite: group commit with concurrent deliveries
-            return await self._intake.accept(Delivery(delivery_id, event_name, action, tuple(specs)))
-        return await self._run(lambda conn: self._accept(conn, delivery_id, event_name, action, specs),
-                               retries=INTEGRITY_RETRIES)
-
-    def _accept(
-        self, conn: Connection, delivery_id: str, event_name: str, action: str | None, specs: Sequence[JobSpec]
-    ) -> Accepted:
-        now = time.time()
-        params = {"id": delivery_id, "event": event_name, "action": action, "now": now}
-        redelivery = False
-        if conn.execute(_INSERT_DELIVERY, params).rowcount == 0:
-            if conn.execute(_REOPEN_DELIVERY, {"id": delivery_id, "now": now}).rowcount == 0:
-                return Accepted(duplicate=True)
-            redelivery = True
-        job_ids = []
-        for spec in specs:
-            if spec.kind == JobKind.CANCEL:
-                self._cancel(conn, spec.key, now)
-            else:
-                job_ids.append(self._enqueue(conn, spec, delivery_id, now))
-        return Accepted(duplicate=False, job_ids=tuple(job_ids), redelivery=redelivery)
+            return await self._intake.accept(item)
+        return await self._run(lambda conn: accept(SqlCursor(conn), item, time.time()), retries=INTEGRITY_RETRIES)
 
     async def delivery_status(self, delivery_id: str) -> str | None:
         """`processed`, `failed`, or None when never recorded."""

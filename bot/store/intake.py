@@ -1,43 +1,83 @@
-"""SQLite intake with group commit: concurrent deliveries share one thread hop and one transaction.
+"""The one intake path: record a delivery and enqueue its jobs, the same SQL and rules on SQLite and PostgreSQL.
 
-Each delivery runs inside its own SAVEPOINT, so one failing delivery never affects the others in its batch;
-the SQL is the same as the generic path (`Store._accept`), issued on a plain sqlite3 connection for speed.
+The functions take a minimal cursor (`execute(sql, params)` returning rows with `rowcount` and `fetchone()`):
+a plain sqlite3 connection (SQLite group commit, `bot.store.group_commit`) or a SQLAlchemy connection wrapped
+in `SqlCursor` (PostgreSQL intake, and `Store.enqueue` / `cancel_for_pr` on both). The SQL is prepared text with
+named parameters, which both drivers accept: building Core statements per call cost more than SQLite itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
-import sqlite3
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import TextClause
 
 from bot.store.types import Accepted, JobKind, JobSpec
 
-R = TypeVar("R")
-_INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, event, action, received_at, status) VALUES (?, ?, ?, ?, 'processed') "
-    "ON CONFLICT (id) DO NOTHING"
+INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, event, action, received_at, status) "
+    "VALUES (:id, :event, :action, :now, 'processed') ON CONFLICT (id) DO NOTHING"
 )
-_REOPEN_DELIVERY = "UPDATE deliveries SET status = 'processed', received_at = ? WHERE id = ? AND status = 'failed'"
-_QUEUED_REVIEW = "SELECT id, head_sha FROM jobs WHERE key = ? AND kind = 'review' AND state = 'queued'"
-_SUPERSEDE = (
-    "UPDATE jobs SET state = 'superseded', finished_at = ?, updated_at = ?, lease_owner = NULL, "
-    "lease_expires_at = NULL WHERE id = ?"
+REOPEN_DELIVERY = "UPDATE deliveries SET status = 'processed', received_at = :now WHERE id = :id AND status = 'failed'"
+QUEUED_REVIEW = "SELECT id, head_sha FROM jobs WHERE key = :key AND kind = 'review' AND state = 'queued'"
+SUPERSEDE = (
+    "UPDATE jobs SET state = 'superseded', finished_at = :now, updated_at = :now, lease_owner = NULL, "
+    "lease_expires_at = NULL WHERE id = :id"
 )
-_CANCEL = "UPDATE jobs SET state = 'cancelled', finished_at = ?, updated_at = ? WHERE key = ? AND state = 'queued'"
-_INSERT_JOB = (
+CANCEL = (
+    "UPDATE jobs SET state = 'cancelled', finished_at = :now, updated_at = :now WHERE key = :key AND state = 'queued'"
+)
+# The payload travels as JSON text: SQLite stores text, PostgreSQL casts it to the `json` column's type.
+INSERT_JOB = (
     "INSERT INTO jobs (kind, key, head_sha, trigger, delivery_id, payload, state, attempts, run_after, created_at, "
-    "updated_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) RETURNING id"
+    "updated_at) VALUES (:kind, :key, :head_sha, :trigger, :delivery_id, :payload, 'queued', 0, :now, :now, :now) "
+    "RETURNING id"
 )
+
+
+class Rows(Protocol):
+    """What `execute` returns: the affected row count and the first row."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by an INSERT/UPDATE."""
+
+    def fetchone(self) -> Any:
+        """The next row (a tuple), or None."""
+
+
+class Cursor(Protocol):
+    """Anything that runs SQL with named parameters inside the caller's transaction."""
+
+    def execute(self, sql: str, parameters: Mapping[str, Any], /) -> Rows:
+        """Run one statement."""
+
+
+@functools.cache
+def _compiled(sql: str) -> TextClause:
+    return text(sql)
+
+
+class SqlCursor:
+    """A SQLAlchemy connection as a `Cursor` (each SQL string compiled once)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Mapping[str, Any], /) -> Rows:
+        """Run `sql` with `parameters` in the connection's transaction."""
+        return self.conn.execute(_compiled(sql), dict(parameters))
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One delivery to record."""
+    """One delivery to record: GitHub's delivery guid, event, action and the job specs routing produced."""
 
     delivery_id: str
     event: str
@@ -45,112 +85,53 @@ class Delivery:
     specs: tuple[JobSpec, ...]
 
 
-def _enqueue(cur: sqlite3.Cursor, spec: JobSpec, delivery_id: str | None, now: float) -> int:
+def enqueue(cur: Cursor, spec: JobSpec, delivery_id: str | None, now: float) -> int:
+    """Queue a job, coalescing reviews (a newer head supersedes the queued one); returns the job id."""
     if spec.kind == JobKind.REVIEW:
-        queued = cur.execute(_QUEUED_REVIEW, (spec.key,)).fetchone()
-        if queued is not None and queued[1] == spec.head_sha:
+        queued = cur.execute(QUEUED_REVIEW, {"key": spec.key}).fetchone()
+        # Same head already queued: one job, unless this one is a person's command, which carries what the
+        # automatic job lacks (full scope, the comment to answer) and so replaces it.
+        if queued is not None and queued[1] == spec.head_sha and not spec.trigger.startswith("command"):
             return int(queued[0])
         if queued is not None:
-            cur.execute(_SUPERSEDE, (now, now, queued[0]))
-    payload = json.dumps(spec.payload(delivery_id))
-    row = cur.execute(
-        _INSERT_JOB, (str(spec.kind), spec.key, spec.head_sha, spec.trigger, delivery_id, payload, now, now, now)
-    ).fetchone()
-    return int(row[0])
+            supersede(cur, int(queued[0]), now)
+    params = {
+        "kind": str(spec.kind),
+        "key": spec.key,
+        "head_sha": spec.head_sha,
+        "trigger": spec.trigger,
+        "delivery_id": delivery_id,
+        "payload": json.dumps(spec.payload(delivery_id)),
+        "now": now,
+    }
+    return int(cur.execute(INSERT_JOB, params).fetchone()[0])
 
 
-def _accept_one(cur: sqlite3.Cursor, item: Delivery, now: float) -> Accepted:
+def supersede(cur: Cursor, job_id: int, now: float) -> None:
+    """Mark a job superseded by a newer one (its lease, if any, is dropped)."""
+    cur.execute(SUPERSEDE, {"id": job_id, "now": now})
+
+
+def cancel(cur: Cursor, key: str, now: float) -> int:
+    """Cancel every queued job of a pull request; returns how many."""
+    return cur.execute(CANCEL, {"key": key, "now": now}).rowcount
+
+
+def accept(cur: Cursor, item: Delivery, now: float) -> Accepted:
+    """Record a delivery and apply its specs; a duplicate of a processed delivery does nothing.
+
+    A delivery whose job went dead is marked failed, so GitHub's redelivery of it is processed again.
+    """
     redelivery = False
-    if cur.execute(_INSERT_DELIVERY, (item.delivery_id, item.event, item.action, now)).rowcount == 0:
-        if cur.execute(_REOPEN_DELIVERY, (now, item.delivery_id)).rowcount == 0:
+    if cur.execute(INSERT_DELIVERY, {"id": item.delivery_id, "event": item.event, "action": item.action,
+                                     "now": now}).rowcount == 0:
+        if cur.execute(REOPEN_DELIVERY, {"id": item.delivery_id, "now": now}).rowcount == 0:
             return Accepted(duplicate=True)
         redelivery = True
     job_ids = []
     for spec in item.specs:
         if spec.kind == JobKind.CANCEL:
-            cur.execute(_CANCEL, (now, now, spec.key))
+            cancel(cur, spec.key, now)
         else:
-            job_ids.append(_enqueue(cur, spec, item.delivery_id, now))
+            job_ids.append(enqueue(cur, spec, item.delivery_id, now))
     return Accepted(duplicate=False, job_ids=tuple(job_ids), redelivery=redelivery)
-
-
-def write_batch(conn: sqlite3.Connection, items: Sequence[Delivery]) -> list[Accepted | Exception]:
-    """Record every delivery of the batch in the caller's transaction, each in its own savepoint."""
-    cur = conn.cursor()
-    now = time.time()
-    results: list[Accepted | Exception] = []
-    try:
-        for item in items:
-            cur.execute("SAVEPOINT delivery")
-            try:
-                results.append(_accept_one(cur, item, now))
-            except sqlite3.Error as exc:
-                cur.execute("ROLLBACK TO SAVEPOINT delivery")
-                results.append(exc)
-            cur.execute("RELEASE SAVEPOINT delivery")
-    finally:
-        cur.close()
-    return results
-
-
-class RawWriter:
-    """A plain sqlite3 connection used from the store's one thread: sqlite3 releases the GIL while it works,
-    so the event loop keeps serving requests during a commit."""
-
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
-        self.path = path
-        self.pragmas = tuple(pragmas)
-        self.conn: sqlite3.Connection | None = None
-
-    def run(self, work: Callable[[sqlite3.Connection], R]) -> R:
-        """`work(conn)` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-        if self.conn is None:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in self.pragmas:
-                self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return result
-
-    def close(self) -> None:
-        """Close the connection (from the store's thread)."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-class IntakeBatcher:
-    """Queues `accept` calls and flushes them together through `run(write_batch)` (one hop, one commit)."""
-
-    def __init__(self, run: Callable[[Callable[[sqlite3.Connection], list[Accepted | Exception]]], Any]) -> None:
-        self._run = run
-        self._pending: list[tuple[Delivery, asyncio.Future[Accepted]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def accept(self, item: Delivery) -> Accepted:
-        """Record one delivery (batched with whatever else is waiting)."""
-        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                results = await self._run(functools.partial(write_batch, items=[item for item, _ in batch]))
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter, which raises it at the web edge
-                results = [exc] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)

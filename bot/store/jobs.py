@@ -6,21 +6,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 
+from bot.store.intake import SqlCursor, cancel, enqueue, supersede
 from bot.store.tables import deliveries, jobs
 from bot.store.types import Job, JobKind, JobSpec, JobState
 
 T = TypeVar("T")
 _JOB_FIELDS = tuple(Job.__dataclass_fields__)
 INTEGRITY_RETRIES = 5  # re-runs of a transaction that lost the coalescing index race
-_QUEUED_REVIEW = text("SELECT id, head_sha FROM jobs WHERE key = :key AND kind = 'review' AND state = 'queued'")
-_INSERT_JOB = text(
-    "INSERT INTO jobs (kind, key, head_sha, trigger, delivery_id, payload, state, attempts, run_after, "
-    "created_at, updated_at) VALUES (:kind, :key, :head_sha, :trigger, :delivery_id, :payload, 'queued', 0, "
-    ":now, :now, :now) RETURNING id"
-).bindparams(bindparam("payload", type_=JSON))
 
 
 def _row_to_job(row: Any) -> Job:
@@ -36,35 +31,8 @@ class JobsMixin:
 
     async def enqueue(self, spec: JobSpec, delivery_id: str | None = None) -> int:
         """Queue a job (coalescing reviews: a newer head supersedes the queued one); returns the job id."""
-        return await self._run(lambda conn: self._enqueue(conn, spec, delivery_id, time.time()),
+        return await self._run(lambda conn: enqueue(SqlCursor(conn), spec, delivery_id, time.time()),
                                retries=INTEGRITY_RETRIES)
-
-    def _enqueue(self, conn: Connection, spec: JobSpec, delivery_id: str | None, now: float) -> int:
-        if spec.kind == JobKind.REVIEW:
-            queued = conn.execute(_QUEUED_REVIEW, {"key": spec.key}).first()
-            # Same head already queued: one job, unless this one is a person's command, which carries what the
-            # automatic job lacks (full scope, the comment to answer) and so replaces it.
-            if queued is not None and queued.head_sha == spec.head_sha and not spec.trigger.startswith("command"):
-                return int(queued.id)
-            if queued is not None:
-                self._set_state(conn, int(queued.id), JobState.SUPERSEDED, now)
-        params = {
-            "kind": str(spec.kind),
-            "key": spec.key,
-            "head_sha": spec.head_sha,
-            "trigger": spec.trigger,
-            "delivery_id": delivery_id,
-            "payload": spec.payload(delivery_id),
-            "now": now,
-        }
-        return int(conn.execute(_INSERT_JOB, params).scalar_one())
-
-    def _set_state(self, conn: Connection, job_id: int, state: JobState, now: float) -> None:
-        conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job_id)
-            .values(state=state, finished_at=now, updated_at=now, lease_owner=None, lease_expires_at=None)
-        )
 
     async def claim(self, owner: str, lease_seconds: float, kinds: Sequence[str] | None = None) -> Job | None:
         """Lease the next runnable job (or one whose lease expired) to `owner`; None when there is none."""
@@ -145,7 +113,7 @@ class JobsMixin:
                 jobs.c.key == row.key, jobs.c.kind == JobKind.REVIEW, jobs.c.state == JobState.QUEUED
             )
             if conn.execute(newer).first() is not None:
-                self._set_state(conn, job_id, JobState.SUPERSEDED, now)
+                supersede(SqlCursor(conn), job_id, now)
                 return True
         stmt = update(jobs).where(self._owned(job_id, owner))
         stmt = stmt.values(state=JobState.QUEUED, lease_owner=None, lease_expires_at=None, updated_at=now, **values)
@@ -168,15 +136,7 @@ class JobsMixin:
 
     async def cancel_for_pr(self, key: str) -> int:
         """Cancel every queued job of a pull request (`owner/repo#n`); returns how many."""
-        return await self._run(lambda conn: self._cancel(conn, key, time.time()))
-
-    def _cancel(self, conn: Connection, key: str, now: float) -> int:
-        stmt = (
-            update(jobs)
-            .where(jobs.c.key == key, jobs.c.state == JobState.QUEUED)
-            .values(state=JobState.CANCELLED, finished_at=now, updated_at=now)
-        )
-        return int(conn.execute(stmt).rowcount)
+        return await self._run(lambda conn: cancel(SqlCursor(conn), key, time.time()))
 
     async def get_job(self, job_id: int) -> Job | None:
         """One job by id."""
