@@ -173,7 +173,7 @@ async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bo
     await asyncio.to_thread(_import_runtime, registry is None and workers > 0)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.jobs import AppContext, WorkerPool, build_registry, default_registry
+    from bot.jobs import AppContext, build_registry, default_registry, start_pool
     from bot.metrics import Metrics
     from bot.store.base import Store
 
@@ -189,8 +189,7 @@ async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bo
         runtime.error = f"migration failed: {exc.__class__.__name__}: {exc}"
         log.error("%s", runtime.error)
         return None
-    pool = WorkerPool(context, workers, poll_seconds=poll_seconds)
-    pool.start()
+    pool = await start_pool(context, workers, poll_seconds)
     if not settings.missing_app_settings:
         runtime.tasks = [asyncio.create_task(_background(task, context, runtime.stopping)) for task in background]
     gc.freeze()  # start-up objects (modules, SQLAlchemy metadata) never need collecting: shorter GC pauses

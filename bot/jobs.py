@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.errors import ConfigError, RetryLater, StaleHead
 from bot.incidents import FailureKind, classify, new_incident_id, public_reason
+from bot.instance import Instance, claim_instance
 from bot.logs import log_context
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -124,34 +125,60 @@ def retry_time(attempts: int, error: BaseException, now: float | None = None) ->
     return at
 
 
+async def start_pool(context: AppContext, count: int, poll_seconds: float = 1.0) -> WorkerPool:
+    """Start `count` workers as this host's instance, first releasing the leases its previous incarnation held."""
+    instance = claim_instance(context.settings.data_dir, context.settings.instance_id or None) if count else None
+    pool = WorkerPool(context, count, poll_seconds, instance)
+    try:
+        await pool.recover()
+    except BaseException:
+        pool.instance.close()
+        raise
+    pool.start()
+    return pool
+
+
 class WorkerPool:
     """N worker loops in this event loop sharing one store; `stop()` drains within the grace period."""
 
-    def __init__(self, context: AppContext, count: int, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, context: AppContext, count: int, poll_seconds: float = 1.0, instance: Instance | None = None
+    ) -> None:
         self.context = context
         self.count = count
         self.poll_seconds = poll_seconds
         self.stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
-        self._prefix = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.instance = instance or Instance(f"{socket.gethostname()}-{os.getpid()}-{id(self):x}", reusable=False)
+        self._prefix = self.instance.id + "/"  # lease owners are `<instance id>/<worker index>`
+
+    async def recover(self) -> int:
+        """Release the leases this instance's previous incarnation held (it is dead: see bot/instance.py)."""
+        if not self.instance.reusable:
+            return 0
+        released = await self.context.store.expire_leases(self._prefix)
+        if released:
+            log.warning("released %d job leases held by this instance (%s) before its restart", released,
+                        self.instance.id)
+        return released
 
     def start(self) -> None:
         """Start the worker loops."""
         for index in range(self.count):
-            self._loops.append(asyncio.create_task(self._loop(f"{self._prefix}:{index}"), name=f"worker-{index}"))
+            self._loops.append(asyncio.create_task(self._loop(f"{self._prefix}{index}"), name=f"worker-{index}"))
 
     async def stop(self, grace_seconds: float | None = None) -> None:
         """Stop claiming; give running jobs `grace_seconds` to finish, then cancel and release them."""
         grace = self.context.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
         self.stopping.set()
         self.context.wake.set()
-        if not self._loops:
-            return
-        _, pending = await asyncio.wait(self._loops, timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        self._loops.clear()
+        if self._loops:
+            _, pending = await asyncio.wait(self._loops, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._loops, return_exceptions=True)
+            self._loops.clear()
+        self.instance.close()
 
     async def _loop(self, owner: str) -> None:
         store, settings = self.context.store, self.context.settings
@@ -272,13 +299,12 @@ async def run_worker_process(
         if not await store.migrations_current():
             log.warning("database is not at the latest migration; run `python -m bot migrate`")
         context = AppContext(settings, store, Metrics(), registry or build_registry(settings))
-        pool = WorkerPool(context, count)
+        pool = await start_pool(context, count)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
-        pool.start()
         log.info("%d workers running", count)
         await stop.wait()
         log.info("stopping: finishing or releasing running jobs")

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=2, ge=0, le=64)
+    # Names this host in worker lease owners (default: the hostname); see bot/instance.py.
+    instance_id: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9._-]*$")
     public_url: str = ""
     metrics_token: SecretStr | None = None  # when set, /metrics wants `Authorization: Bearer <token>`
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -76,6 +76,17 @@ class JobsMixin:
         row = await self._run(lambda conn: conn.execute(stmt).first())
         return _row_to_job(row) if row is not None else None
 
+    async def expire_leases(self, owner_prefix: str) -> int:
+        """End the leases of every running job whose owner starts with `owner_prefix` (a dead incarnation's
+        workers): those jobs are claimable at once, this attempt counted. Returns how many."""
+        now = time.time()
+        stmt = (
+            update(jobs)
+            .where(jobs.c.state == JobState.RUNNING, jobs.c.lease_owner.startswith(owner_prefix, autoescape=True))
+            .values(lease_expires_at=0.0, updated_at=now)
+        )
+        return await self._run(lambda conn: int(conn.execute(stmt).rowcount))
+
     def _owned(self, job_id: int, owner: str) -> Any:
         return and_(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == JobState.RUNNING)
 
