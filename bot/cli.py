@@ -1,4 +1,5 @@
-"""Command line: `python -m bot serve|worker|migrate|review|eval|check-config`; exit 0 ok, 2 usage/config, 1 failure."""
+"""Command line: `python -m bot serve|worker|migrate|status|retry|review|eval|check-config`; exit 0 ok, 2 usage/config,
+1 failure."""
 
 from __future__ import annotations
 
@@ -31,6 +32,24 @@ def _migrate(args: argparse.Namespace) -> int:
 
     migrate_sync(_settings(args))
     print("database is at the latest migration")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bot.status import status_command
+
+    print(status_command(_settings(args)))
+    return EXIT_OK
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from bot.status import retry_command
+
+    result = retry_command(_settings(args), args.job)
+    if not result.ok:
+        print(f"not requeued: {result.reason}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"job {args.job} queued again")
     return EXIT_OK
 
 
@@ -87,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
+
+    status = sub.add_parser("status", help="queue, dead jobs, today's spend and the last reconciliation")
+    status.set_defaults(handler=_status)
+
+    retry = sub.add_parser("retry", help="queue a dead job again (fresh attempts)")
+    retry.add_argument("job", type=int, help="the dead job's id (see `status`)")
+    retry.set_defaults(handler=_retry)
 
     review = sub.add_parser("review", help="review a diff or a pull request from the terminal")
     review.add_argument("target", nargs="?", help="OWNER/REPO#N (needs GITHUB_TOKEN)")

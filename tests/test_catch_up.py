@@ -62,13 +62,14 @@ async def test_missed_pull_requests_are_reviewed_after_a_restart(
         "d-5", "pull_request", "opened", [JobSpec("review", INSTALLATION, OWNER, "other", 5, "pull_request.opened",
                                                   sha(5))])
     fake_github.add_pull(OWNER, REPO, DIFF, number=6, head_sha=sha(6), state="closed")
+    fake_github.add_pull(OWNER, REPO, DIFF, number=7, head_sha=sha(7), author="mallory", author_association="NONE")
 
     summary = await Reconciler(app_context, owner="restarted").catch_up(force=True)
 
-    assert summary is not None and summary.text().startswith("catch-up: 2 repositories, 5 open pull requests")
-    assert (summary.enqueued, summary.not_enqueued, summary.reviewed, summary.pending) == (2, 1, 1, 1)
+    assert summary is not None and summary.text().startswith("catch-up: 2 repositories, 6 open pull requests")
+    assert (summary.enqueued, summary.not_enqueued, summary.reviewed, summary.pending) == (3, 1, 1, 1)
     jobs = {job.pr: job for job in await app_context.store.list_jobs()}
-    assert sorted(jobs) == [1, 2, 5] and jobs[5].id == pending.job_ids[0]
+    assert sorted(jobs) == [1, 2, 5, 7] and jobs[5].id == pending.job_ids[0]
     assert (jobs[1].trigger, jobs[1].head_sha, jobs[1].payload["draft"]) == ("pull_request.opened", sha(1), False)
     assert jobs[2].payload["draft"] is True
     assert jobs[1].delivery_id == delivery_id(f"{OWNER}/{REPO}", 1, sha(1), False)
@@ -76,12 +77,16 @@ async def test_missed_pull_requests_are_reviewed_after_a_restart(
     await review_queue(app_context, lambda: len(bot_reviews(fake_github, 1)) == 1)
     await wait_for_jobs(app_context)
     done = {job.pr: job.state for job in await app_context.store.list_jobs()}
-    assert done == {1: "done", 2: "done", 5: "done"}
+    assert done == {1: "done", 2: "done", 5: "done", 7: "done"}
     assert bot_reviews(fake_github, 2) == []  # drafts are skipped by the pipeline
+    # An outsider's pull request waits for a maintainer (trust tiers), as if its webhook had arrived.
+    assert bot_reviews(fake_github, 7) == []
+    waiting = [c for c in fake_github.check_runs.values() if c["head_sha"] == sha(7)]
+    assert [(c["conclusion"], c["output"]["title"]) for c in waiting] == [("neutral", "Waiting for a maintainer")]
 
     again = await Reconciler(app_context, owner="later").catch_up(force=True)
     assert again is not None and again.enqueued == 0
-    assert (again.reviewed, again.seen_before, again.not_enqueued) == (3, 1, 1)  # 1 and 5 by us, 4 before
+    assert (again.reviewed, again.seen_before, again.not_enqueued) == (3, 2, 1)  # 1 and 5 by us, 4 before
     assert len(bot_reviews(fake_github, 1)) == 1
     state = await app_context.store.task_state(CATCH_UP)
     assert state.last_summary == again.text() and state.lease_owner is None
@@ -90,9 +95,9 @@ async def test_missed_pull_requests_are_reviewed_after_a_restart(
 async def test_catch_up_takes_the_webhook_decision_path(
     app_context: AppContext, fake_github: FakeGitHub, github_deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Trust tiers (issue 13) do not exist yet: what this proves is that a caught-up pull request is decided by
-    the very function a `pull_request` webhook is (so any rule added there applies), with an event shaped like
-    GitHub's, here refusing a bot's pull request exactly as the webhook would."""
+    """A caught-up pull request is decided by the very function a `pull_request` webhook is (so any rule added
+    there applies), with an event shaped like GitHub's, here refusing a bot's pull request exactly as the webhook
+    would; the job it records is the webhook's job (trust tiers then apply in the pipeline, see above)."""
     fake_github.add_pull(OWNER, REPO, DIFF, number=1, head_sha=sha(1), author="mallory")
     fake_github.add_pull(OWNER, REPO, DIFF, number=2, head_sha=sha(2), author="evil[bot]", author_type="Bot")
     routed: list[tuple[str, dict[str, Any], int]] = []

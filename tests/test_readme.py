@@ -47,7 +47,7 @@ def test_configuration_example_is_valid(tmp_path: Path) -> None:
     assert done.returncode == 2 and "unknown_key" in done.stderr
 
 
-@pytest.mark.parametrize("command", ["serve", "worker", "migrate", "review", "eval", "check-config"])
+@pytest.mark.parametrize("command", ["serve", "worker", "migrate", "status", "retry", "review", "eval", "check-config"])
 def test_every_cli_command_the_readme_names_has_help(command: str) -> None:
     assert f"python -m bot {command}" in README or f"bot {command}" in README
     done = subprocess.run([sys.executable, "-m", "bot", command, "--help"], capture_output=True, text=True,
