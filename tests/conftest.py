@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-world corpus, generated keys, and the loopback fakes' plugins."""
+"""Shared fixtures: webhook payloads (ours, and the real-world corpus), generated keys, the loopback fakes' plugins."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ pytest_plugins = [
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
+# Webhook payloads written for this repository, shaped like GitHub's documented ones ("Webhook events and payloads"),
+# so a fresh clone runs the payload tests; the corpus's real captures run too when it is present.
+PAYLOADS = ROOT / "tests" / "fixtures" / "payloads"
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,16 @@ def corpus_dir() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"real-world corpus not present at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(params=["fixtures", pytest.param("corpus", marks=pytest.mark.corpus)])
+def webhook_dir(request: pytest.FixtureRequest) -> Path:
+    """A directory of `<event>.<action>[.variant].json` payloads: tests/fixtures/payloads, then the corpus's."""
+    if request.param == "fixtures":
+        return PAYLOADS
+    if not (CORPUS / "webhooks").is_dir():
+        pytest.skip(f"real-world corpus not present at {CORPUS}")
+    return CORPUS / "webhooks"
 
 
 @pytest.fixture(scope="session")
