@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Protocol
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from bot.config.load import EffectiveConfig, dump_config_yaml
 from bot.domain import is_bot
@@ -16,7 +20,6 @@ MAX_LINE_ECHO = 200
 
 _MENTION = re.compile(r"@(?P<name>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\[bot\])?(?P<rest>.*)", re.S)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Markdown's line endings only (not str.splitlines' \u2028, \x0c...)
-_FENCE_OPEN = re.compile(r"(?P<fence>`{3,}|~{3,})(?P<info>.*)")
 
 
 class CommandKind(StrEnum):
@@ -72,35 +75,66 @@ class Decision:
 
 
 def parse_command(body: str, slug: str) -> Command | None:
-    """The first line of `body` that starts with `@<slug>`, outside code, quotes and HTML comments; else None."""
+    """The first line of `body` that starts with `@<slug>` as GitHub shows it, else None.
+
+    The comment is parsed as CommonMark (markdown-it-py), as GitHub renders it: only top-level paragraph and
+    heading lines count, so mentions in code, in quotes (lazy continuation lines included), in lists, in HTML blocks,
+    in HTML comments anywhere in a line, and inside `<details>` are ignored.
+    """
     slug = slug.strip().lower()
     if not slug or "@" not in body:
         return None
-    fence: str | None = None
-    in_html_comment = False
-    for number, raw in enumerate(_LINE_BREAK.split(body), start=1):
-        indent = len(raw) - len(raw.lstrip(" "))
-        line = raw.strip()
-        if fence is not None:
-            if indent < 4 and line.startswith(fence) and not line.lstrip(fence[0]):
-                fence = None
+    raw_lines = _LINE_BREAK.split(body)
+    details = 0  # depth of open <details> elements: their content is hidden until a reader opens it
+    tokens = _markdown().parse(body)
+    for index, token in enumerate(tokens):
+        if token.type == "html_block":
+            details = _details_depth(token, details)
+        if token.type != "inline" or token.level != 1 or details or token.map is None:
             continue
-        if in_html_comment:
-            in_html_comment = "-->" not in line
+        if tokens[index - 1].type not in ("paragraph_open", "heading_open"):
             continue
-        if indent >= 4 or raw.startswith("\t"):
-            continue  # indented code (or a continuation line, which does not start a line when rendered)
-        opened = _FENCE_OPEN.fullmatch(line)
-        if opened and not (opened["fence"][0] == "`" and "`" in opened["info"]):
-            fence = opened["fence"]
-            continue
-        if line.startswith("<!--"):
-            in_html_comment = "-->" not in line[4:]
-            continue
-        command = _command_on_line(line, slug)
-        if command is not None:
-            return Command(command, number, line[:MAX_LINE_ECHO])
+        for offset, visible in enumerate(_visible_lines(token)):
+            number = token.map[0] + offset + 1
+            raw = raw_lines[number - 1].strip() if number <= len(raw_lines) else ""
+            if not raw.startswith("@"):
+                continue
+            command = _command_on_line(visible.strip(), slug)
+            if command is not None:
+                return Command(command, number, raw[:MAX_LINE_ECHO])
+        details = _details_depth(token, details)
     return None
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    """A CommonMark parser (GitHub's Markdown is a CommonMark superset); HTML allowed, as on GitHub."""
+    return MarkdownIt("commonmark")
+
+
+def _visible_lines(inline: Token) -> list[str]:
+    """An inline token's text by source line; code spans, HTML (comments included) and markup become NUL."""
+    lines = [""]
+    for child in inline.children or ():
+        if child.type == "text":
+            lines[-1] += child.content
+        elif child.type in ("softbreak", "hardbreak"):
+            lines.append("")
+        else:
+            # Hidden or non-text: keeps the line from starting with a mention; its own line breaks still count.
+            lines[-1] += "\x00"
+            lines.extend("\x00" for _ in range(child.content.count("\n")))
+    return lines
+
+
+def _details_depth(token: Token, depth: int) -> int:
+    """`depth` after the `<details>` tags opened and closed in an HTML token (or an inline token's HTML children)."""
+    parts = [token] if token.type in ("html_block", "html_inline") else list(token.children or ())
+    for part in parts:
+        if part.type in ("html_block", "html_inline"):
+            low = part.content.lower()
+            depth = max(0, depth + low.count("<details") - low.count("</details"))
+    return depth
 
 
 def _command_on_line(line: str, slug: str) -> CommandKind | None:

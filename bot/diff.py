@@ -38,6 +38,7 @@ from unidiff.patch import PatchedFile, PatchSet
 
 from bot.domain import InlineComment, Side
 from bot.errors import BotError
+from bot.invisible import has_hidden
 
 LineKind = Literal["+", "-", " "]
 _REMOVED_RUN = re.compile("-+")
@@ -304,7 +305,7 @@ class _Lines:
     def __init__(self, text: str) -> None:
         self.lines = text.split("\n")
         self.heads: list[int] = []
-        self.escape = any(ch in text for ch in UNSAFE_CHARS)
+        self.escape = any(ch in text for ch in UNSAFE_CHARS) or has_hidden(text)
         starts = [0] if text.startswith("@@ -") else []
         at = text.find("\n@@ -")
         while at >= 0:
@@ -333,7 +334,8 @@ class _Lines:
         if kinds.count("+") != uh.added or kinds.count("-") != uh.removed:
             raise DiffParseError(f"hunk at diff line {start} does not match its header")
         texts = tuple([line[1:] for line in chunk])
-        escape = self.escape and any(ch in "\n".join(chunk) + uh.section_header for ch in UNSAFE_CHARS)
+        joined = "\n".join(chunk) + uh.section_header
+        escape = self.escape and (any(ch in joined for ch in UNSAFE_CHARS) or has_hidden(joined))
         return kinds, texts, escape
 
     def _slow_chunk(self, start: int, need: int) -> list[str]:

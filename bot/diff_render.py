@@ -12,7 +12,9 @@ Safety: every line of file content is rendered behind a gutter (`R <n> <kind> ` 
 characters that some readers treat as line breaks (`\\r`, `\\v`, `\\f`, `\\x1c-\\x1e`, `\\x85`,
 `\\u2028`, `\\u2029`) are escaped (`\\r` is shown as the two characters backslash-r), so no content
 can start a line of its own and fake a `FILE`/`HUNK`/`NOTE` header. Paths with control characters are
-shown JSON-quoted. The untrusted-content delimiters around the whole text are the prompt layer's job.
+shown JSON-quoted. Invisible and direction-changing characters (zero-width, bidi controls, tags) are shown as
+`⟦U+XXXX⟧` markers (`bot.invisible`), one per character on its own line, so numbering is unchanged. The
+untrusted-content delimiters around the whole text are the prompt layer's job.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from bot.config.globs import first_match
 from bot.domain import NotReviewed
+from bot.invisible import mark_invisible
 
 if TYPE_CHECKING:  # bot.diff imports this module; the model types are only needed for annotations
     from bot.diff import Diff, FileDiff, Hunk
@@ -33,7 +36,8 @@ RENDER_LEGEND = (
     "Each file starts with a `FILE <path> (<status>)` line and each hunk with a `HUNK <i>/<n> @@ ... @@` line. "
     "Every code line starts with a gutter: `R <n> + ` is an added line and `R <n>   ` an unchanged context "
     "line, both numbered in the NEW file (cite them with side RIGHT); `L <n> - ` is a removed line numbered "
-    "in the OLD file (cite it with side LEFT). `\\r` marks a carriage return in the content. "
+    "in the OLD file (cite it with side LEFT). `\\r` marks a carriage return in the content and `⟦U+XXXX⟧` an "
+    "invisible or direction-changing character. "
     "`NOTE` lines are remarks of the tool, not code."
 )
 
@@ -140,7 +144,7 @@ def _escape(match: re.Match[str]) -> str:
 def _show_path(path: str | None) -> str:
     """A path for a header line (JSON-quoted when it holds control characters)."""
     text = path or ""
-    return json.dumps(text, ensure_ascii=False) if _UNSAFE_PATH.search(text) else text
+    return mark_invisible(json.dumps(text, ensure_ascii=False) if _UNSAFE_PATH.search(text) else text)
 
 
 def file_header(f: FileDiff, continued: bool = False) -> str:
@@ -187,8 +191,8 @@ def _gutter_lines(h: Hunk) -> list[str]:
 
 
 def _safe(text: str) -> str:
-    """Escape line-break look-alikes (see the module docstring)."""
-    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+    """Escape line-break look-alikes and mark hidden characters as `⟦U+XXXX⟧` (see the module docstring)."""
+    return mark_invisible(_UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text)
 
 
 def render_hunk(h: Hunk, index: int, total: int) -> str:

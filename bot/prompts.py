@@ -9,6 +9,7 @@ prompt cache can hold it; everything per-review goes in the user message built b
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sys
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from bot.invisible import mark_invisible, strip_html_comments
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NONCE_BYTES = 16
@@ -70,6 +73,14 @@ def render(template: str, **values: str) -> str:
     return _VARIABLE.sub(lambda match: values[match.group(1)], template)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def shown_path(path: str) -> str:
+    """A file name for the prompt: JSON-quoted when it holds line breaks or controls, hidden characters marked."""
+    return mark_invisible(json.dumps(path, ensure_ascii=False) if _CONTROL.search(path) else path)
+
+
 def new_nonce(*untrusted: str) -> str:
     """A random hex nonce that occurs in none of the untrusted texts (drawn again if it does)."""
     while True:
@@ -108,8 +119,10 @@ def batch_prompt(
     directory: Path | None = None,
 ) -> BatchPrompt:
     """Render the user message: trusted preamble and owner instructions, then the untrusted data block."""
-    file_list = "\n".join(f"- {path}" for path in files) or "(none)"
-    untrusted = (repo, title, body or "(no description)", file_list, diff)
+    file_list = "\n".join(f"- {shown_path(path)}" for path in files) or "(none)"
+    title = mark_invisible(strip_html_comments(title))
+    body = mark_invisible(strip_html_comments(body).strip())
+    untrusted = (mark_invisible(repo), title, body or "(no description)", file_list, diff)
     nonce = new_nonce(*untrusted, instructions)
     owner = ""
     if instructions.strip():

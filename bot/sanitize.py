@@ -33,90 +33,23 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.domain import Finding
+from bot.links import repo_link
+from bot.masking import mask_secrets
 
 TITLE_MAX = 200
 BODY_MAX = 16_000
 SUGGESTION_MAX = 16_000
 COMMENT_MAX = 65_536
 TRUNCATED = "(truncated)"
-MASK = "*" * 12
 ZWSP = "\u200b"
 
 _REPO_URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?#=&%+]*")
+# Any Unicode space (not a newline) or `>` may precede a line's `/command`: other bots trim them all.
+_LEAD = r"(?:[^\S\n]|>)*"
 _BOT_WORDS = re.compile(
     r"(?i)(?<![A-Za-z0-9_])(?P<word>bors|atlantis|digger)"
     r"(?=\s+(?:r[+\-=]|try|delegate|merge|retry|cancel|ping|p=|apply|plan|unlock|import|approve_policies|state))"
 )
-
-# --- secrets -----------------------------------------------------------------------------------------------------
-
-_PRIVATE_KEY = re.compile(
-    r"-----BEGIN (?P<label>[A-Z0-9 ]*?)PRIVATE KEY(?P<blk> BLOCK)?-----(?P<body>.*?)"
-    r"(?:(?P<end>-----END [A-Z0-9 ]*?PRIVATE KEY(?: BLOCK)?-----)|(?=^[ \t]*(?:`{3,}|~{3,}))|\Z)",
-    re.S | re.M,
-)
-_TOKEN_PATTERNS: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)[A-Z0-9]{16,}"), 4),
-    (re.compile(r"github_pat_[A-Za-z0-9_]{20,}"), 11),
-    (re.compile(r"gh[pousr]_[A-Za-z0-9_]{30,}"), 4),
-    (re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}"), 5),
-    (re.compile(r"sk-ant-[A-Za-z0-9_-]{16,}"), 7),
-    (re.compile(r"(?<![A-Za-z0-9])sk-(?:proj-)?[A-Za-z0-9_-]{32,}"), 3),
-    (re.compile(r"(?<![A-Za-z0-9])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"), 8),
-    (re.compile(r"AIza[0-9A-Za-z_-]{35,}"), 4),
-    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 3),
-    (re.compile(r"(?i)(?<=bearer )[A-Za-z0-9._~+/-]{16,}=*"), 0),
-)
-_ASSIGNMENT = re.compile(
-    # Bounded name parts: unbounded ones made matching quadratic on long `-----`/`a.a.a` runs (ReDoS).
-    r"(?i)(?<![A-Za-z0-9])(?P<key>[A-Za-z0-9_.-]{0,64}(?:password|passwd|pwd|secret|token|api[_-]?key"
-    r"|access[_-]?key|private[_-]?key|credential|client[_-]?secret)[A-Za-z0-9_.-]{0,64})"
-    r"(?P<sep>[\"']?[ \t]*(?::=|=>|[:=])[ \t]*)"
-    r"(?:(?P<q>[\"'])(?P<qv>[^\"'\n]{8,200})(?P=q)|(?P<uv>[^\s\"'`,;(){}\[\]<>]{8,})(?=[\s,;]|$))",
-    re.M,
-)
-_IDENTIFIER_CHAIN = re.compile(r"[A-Za-z_][A-Za-z_.]*")
-_PLACEHOLDER = re.compile(r"[\\*]+|\$\{?[\w.]+\}?|%\(\w+\)s|\{\{.*\}\}|<[^>]*>|(.)\1*")
-
-
-def _mask_value(value: str) -> bool:
-    """Whether a generic `key = value` value looks like a real secret (not a variable, placeholder or mask)."""
-    already = MASK in value or "\\*" * 12 in value
-    return not already and _PLACEHOLDER.fullmatch(value) is None
-
-
-def _mask_assignment(m: re.Match[str]) -> str:
-    """Replace the value of a secret-looking assignment with the mask."""
-    if m.group("qv") is not None:
-        value = m.group("qv")
-        if not _mask_value(value):
-            return m.group(0)
-        return f"{m.group('key')}{m.group('sep')}{m.group('q')}{MASK}{m.group('q')}"
-    value = m.group("uv")
-    if not _mask_value(value) or _IDENTIFIER_CHAIN.fullmatch(value):
-        return m.group(0)
-    return f"{m.group('key')}{m.group('sep')}{MASK}"
-
-
-def _mask_key_block(m: re.Match[str]) -> str:
-    """Replace a private key block's body with the mask, keeping its armour lines."""
-    label, blk = m.group("label"), m.group("blk") or ""
-    tail = "" if m.group("end") is not None or m.end() == len(m.string) else "\n"
-    return f"-----BEGIN {label}PRIVATE KEY{blk}-----\n{MASK}\n-----END {label}PRIVATE KEY{blk}-----{tail}"
-
-
-def _prefix_mask(keep: int) -> Callable[[re.Match[str]], str]:
-    """A substitution keeping the first `keep` characters of the match and masking the rest."""
-    return lambda m: m.group(0)[:keep] + MASK
-
-
-def mask_secrets(text: str) -> str:
-    """Mask credential-shaped strings (cloud keys, tokens, JWTs, private keys, `password=...`), keeping a prefix."""
-    text = _PRIVATE_KEY.sub(_mask_key_block, text)
-    for pattern, keep in _TOKEN_PATTERNS:
-        text = pattern.sub(_prefix_mask(keep), text)
-    return _ASSIGNMENT.sub(_mask_assignment, text)
-
 
 # --- small helpers ------------------------------------------------------------------------------------------------
 
@@ -143,7 +76,7 @@ def _defuse_markers(text: str) -> str:
     return re.sub(r"(?i)<!--(?=\s*senior-review)", "<!" + ZWSP + "--", text)
 
 
-_CODE_COMMAND = re.compile(r"^([ \t>]*)(?=/[A-Za-z])", re.M)
+_CODE_COMMAND = re.compile(r"^(" + _LEAD + r")(?=/[A-Za-z])", re.M)
 
 
 def _defuse_bot_words(text: str) -> str:
@@ -177,13 +110,11 @@ _PROSE = re.compile(
 _TRAILING_CHARS = ".,:;!?'\")]*_~"
 
 
-def _is_repo_url(url: str, repo_url: str) -> bool:
-    """Whether `url` is one of the repository's own GitHub pages, spelled with harmless characters only."""
-    base = repo_url.rstrip("/").lower()
-    low = url.lower()
-    if not base or not (low == base or low.startswith((base + "/", base + "#", base + "?"))):
-        return False
-    return _REPO_URL_SAFE.fullmatch(url) is not None
+def _repo_url(url: str, repo_url: str) -> str | None:
+    """`url` normalised when it is one of the repository's own pages, spelled with harmless characters; else None."""
+    if _REPO_URL_SAFE.fullmatch(url) is None:
+        return None
+    return repo_link(url, repo_url)
 
 
 def _prose_token(m: re.Match[str], repo_url: str) -> str:
@@ -194,8 +125,9 @@ def _prose_token(m: re.Match[str], repo_url: str) -> str:
         return "(image removed)"
     if m.group("link") is not None:
         label = _prose_segment(m.group("text"), repo_url)
-        if _is_repo_url(m.group("url"), repo_url) and label:
-            return f"[{label}]({m.group('url')})"
+        target = _repo_url(m.group("url"), repo_url)
+        if target is not None and label:
+            return f"[{label}]({target})"
         return label
     if m.group("url2") is not None:
         url = text
@@ -205,8 +137,9 @@ def _prose_token(m: re.Match[str], repo_url: str) -> str:
         if len(kept) < len(url):
             url, rest = kept, url[len(kept) :]
             rest = _prose_segment(rest, repo_url)
-        if _is_repo_url(url, repo_url):
-            return url + rest
+        target = _repo_url(url, repo_url)
+        if target is not None:
+            return target + rest
         return code_span(url) + rest
     if m.group("xref") is not None:
         return code_span(text)
@@ -298,7 +231,7 @@ def _prose_line(line: str, repo_url: str) -> str:
         else:
             parts.append(_prose_segment(text, repo_url))
     out = _join(parts)
-    return re.sub(r"^([ \t>]*)/(?=[A-Za-z])", r"\1\\/", out)
+    return re.sub(r"^(" + _LEAD + r")/(?=[A-Za-z])", r"\1\\/", out)
 
 
 _FENCE_OPEN = re.compile(r"(?P<fence>`{3,})(?P<info>[^`]*)|(?P<tfence>~{3,})(?P<tinfo>.*)")

@@ -134,8 +134,13 @@ def test_ignored_mentions(body: str) -> None:
 
 
 def test_mention_after_a_closed_fence_counts() -> None:
-    body = "```\n@senior-review pause\n```\n> @senior-review resume\n@senior-review review"
-    assert parse_command(body, SLUG) == Command(CommandKind.REVIEW, 5, "@senior-review review")
+    body = "```\n@senior-review pause\n```\n> @senior-review resume\n\n@senior-review review"
+    assert parse_command(body, SLUG) == Command(CommandKind.REVIEW, 6, "@senior-review review")
+
+
+def test_a_lazy_continuation_of_a_quote_is_quoted() -> None:
+    # CommonMark: a paragraph line right after a quoted one continues the quote, and GitHub shows it quoted.
+    assert parse_command("> @senior-review resume\n@senior-review review", SLUG) is None
 
 
 def test_backtick_fence_info_with_backtick_is_not_a_fence() -> None:

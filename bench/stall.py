@@ -1,0 +1,177 @@
+"""Benchmark the event loop under a worst-case review: how long can /healthz be kept waiting?
+
+Run from the repository root: `.venv/bin/python bench/stall.py [--quick]`. One `run_review` of the App, with the
+real GitHubApp and Anthropic clients and a SQLite store against the loopback fakes, on the worst inputs a review
+can get: the largest diff (3,000 files, 100,000 changed lines; `--quick`: 300 files, 20,000 lines), a
+pathological but valid configuration (100 excludes and 100 includes with 8 `**` each, 20 instructions) and a
+40,000-character model answer full of what the sanitiser must defuse (JWT-like runs, links, mentions, backticks).
+Meanwhile, in the same event loop, `/healthz` of the App is requested in a loop (ASGI, no socket) and a 1 ms
+ticker measures how late the loop wakes it. Figures, last: the longest /healthz wait and the longest stall (goal
+< 100 ms), with the review's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OWNER, REPO, INSTALLATION = "octo", "repo", 100
+BASE_SHA, HEAD_SHA = "0" * 40, "a" * 40
+
+
+def worst_config() -> str:
+    """A configuration that passes validation and costs the most to match: every list full, every glob absurd."""
+    excludes = [f"'{'**/' * 8}*a*a*a*{k}b'" for k in range(100)]
+    includes = [f"'{'**/' * 7}[!x]*a?*/{k}**'" for k in range(99)] + ["'**'"]
+    instructions = "".join(f"  - path: '{'**/' * 8}*{k}*a*b'\n    text: Check item {k}.\n" for k in range(20))
+    return (
+        "paths:\n  exclude: [" + ", ".join(excludes) + "]\n  include: [" + ", ".join(includes) + "]\n"
+        "budgets:\n  max_tokens_per_review: 10000000\n  max_cost_usd_per_review: 1000\n"
+        "  max_cost_usd_per_installation_per_day: 100000\ninstructions:\n" + instructions
+    )
+
+
+def hostile_body(chars: int = 40_000) -> str:
+    """Model text made of the constructs the sanitiser works hardest on."""
+    unit = ("eyJ" * 40 + " [x](https://github.com/o/r/../../login) @someone `code` https://e.example/" + "a." * 30
+            + " password=" + "x" * 20 + " \u00a0/merge <b> ~~~ ![i](u) " + "-" * 40 + "\n")
+    return (unit * (chars // len(unit) + 1))[:chars]
+
+
+def answer(body: dict[str, Any]) -> Any:
+    """Every batch: one finding with a 40,000-character body on its first file."""
+    import re
+
+    from tests.fakes.claude import Answer, finding
+
+    text = "\n".join(b.get("text", "") for m in body.get("messages", []) for b in m.get("content", [])
+                     if isinstance(b, dict))
+    match = re.search(r"^FILE (\S+) \(", text, re.M)
+    if match is None:
+        return Answer()
+    return Answer(findings=[finding(match.group(1), 12, body=hostile_body(), title="Hostile " + "eyJ" * 30)])
+
+
+def _private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+class Probe:
+    """Requests /healthz and ticks every millisecond in the loop, recording the longest waits."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.worst_health = 0.0
+        self.worst_tick = 0.0
+        self.health_requests = 0
+        self.stopped = asyncio.Event()
+
+    async def health(self) -> None:
+        import httpx
+
+        transport = httpx.ASGITransport(app=self.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            while not self.stopped.is_set():
+                started = time.perf_counter()
+                response = await client.get("/healthz")
+                response.raise_for_status()
+                self.worst_health = max(self.worst_health, time.perf_counter() - started)
+                self.health_requests += 1
+                await asyncio.sleep(0.005)
+
+    async def ticker(self) -> None:
+        while not self.stopped.is_set():
+            started = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.worst_tick = max(self.worst_tick, time.perf_counter() - started - 0.001)
+
+
+async def run(files: int, changed: int) -> None:
+    """Start the fakes, review once while probing, print the figures."""
+    import anthropic
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from bench.diff import synthetic_diff_of
+    from bot.app import healthz
+    from bot.github.client import GitHubApp
+    from bot.review import ReviewRequest, Services, run_review
+    from bot.settings import load_settings
+    from bot.store.base import Store
+    from tests.fakes.claude import running_fake_claude
+    from tests.fakes.github import FakeGitHub
+    from tests.fakes.loopback import serve_on_loopback
+
+    diff = synthetic_diff_of(files, changed)
+    pem = _private_key()
+    fake = FakeGitHub()
+    with tempfile.TemporaryDirectory(prefix="bench-stall-") as tmp, serve_on_loopback(fake) as url, \
+            running_fake_claude() as claude:
+        fake.url = url
+        fake.create_app(pem, app_id=1, slug="senior-review")
+        fake.add_installation(INSTALLATION, OWNER, [REPO])
+        pull = fake.add_pull(OWNER, REPO, diff, number=1, head_sha=HEAD_SHA, base_sha=BASE_SHA)
+        fake.set_file(OWNER, REPO, pull.base_ref, ".github/senior-review.yml", worst_config())
+        claude.queue(*([answer] * 1000))
+        settings = load_settings(
+            github_api_url=url, github_app_id=1, github_app_private_key=pem, github_webhook_secret="secret",
+            anthropic_api_key=claude.api_key, anthropic_base_url=claude.base_url,
+            database_url=f"sqlite:///{Path(tmp) / 'bot.sqlite3'}", data_dir=tmp,
+        )
+        store = Store.from_settings(settings)
+        await store.migrate()
+        github = GitHubApp(settings, write_interval=0.0)
+        client = anthropic.AsyncAnthropic(api_key=claude.api_key, base_url=claude.base_url, max_retries=0)
+        probe = Probe(Starlette(routes=[Route("/healthz", healthz)]))
+        tasks = [asyncio.create_task(probe.health()), asyncio.create_task(probe.ticker())]
+        try:
+            services = Services(settings, store, github, client)
+            request = ReviewRequest(job_id=1, installation_id=INSTALLATION, owner=OWNER, repo=REPO, number=1,
+                                    trigger="pull_request.opened")
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            outcome = await run_review(request, services)
+            wall = time.monotonic() - started
+        finally:
+            probe.stopped.set()
+            await asyncio.gather(*tasks)
+            await client.close()
+            await github.aclose()
+            await store.close()
+    print(f"worst-case review: {files} files, {changed} changed lines, diff {len(diff) / 1e6:.1f} MB; "
+          f"config: 200 globs with 8 `**`, 20 instructions; model answer: 40,000 chars per finding; "
+          f"{len(claude.requests)} model calls; outcome {outcome.status}; review wall time {wall:.2f}s")
+    print(f"/healthz answered {probe.health_requests} times during the review; longest wait "
+          f"{probe.worst_health * 1e3:.1f} ms")
+    print(f"longest event-loop stall during a worst-case review: {probe.worst_tick * 1e3:.1f} ms (goal < 100 ms)")
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a smaller diff (for CI): 300 files, 20,000 lines")
+    args = parser.parse_args()
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # for tests.fakes and bench
+    for name in list(os.environ):  # never read the developer's credentials: settings come from here
+        if name.startswith(("GITHUB_", "ANTHROPIC_", "REVIEW_", "DATABASE_URL", "LOG_", "DATA_DIR")):
+            del os.environ[name]
+    files, changed = (300, 20_000) if args.quick else (3_000, 100_000)
+    asyncio.run(run(files, changed))
+
+
+if __name__ == "__main__":
+    main()
