@@ -26,6 +26,26 @@ OWNER, REPO, INSTALLATION = "octo", "repo", 100
 BASE_SHA, HEAD_SHA = "0" * 40, "a" * 40
 
 
+def synthetic_diff(files: int, changed: int) -> str:
+    """A `git diff` of `files` files with `changed` added+removed lines in all, two hunks a file."""
+    per_hunk = max(1, changed // (files * 2))
+    out: list[str] = []
+    for i in range(files):
+        path = f"src/pkg{i % 50}/module_{i}.py"
+        out.append(f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n--- a/{path}\n+++ b/{path}\n")
+        start = 10
+        for h in range(2):
+            removed = per_hunk // 3
+            added = per_hunk - removed
+            out.append(f"@@ -{start},{removed + 2} +{start},{added + 2} @@ def function_{h}():\n")
+            out.append(f"     context_{h} = load()\n")
+            out += [f"-    old_{k} = compute(item_{k})\n" for k in range(removed)]
+            out += [f"+    value_{k} = compute(item_{k}, limit={k % 100})  # eyJ{'a' * 10}.{k}\n" for k in range(added)]
+            out.append(f"     return context_{h}\n")
+            start += per_hunk + 40
+    return "".join(out)
+
+
 def worst_config() -> str:
     """A configuration that passes validation and costs the most to match: every list full, every glob absurd."""
     excludes = [f"'{'**/' * 8}*a*a*a*{k}b'" for k in range(100)]
@@ -105,7 +125,6 @@ async def run(files: int, changed: int) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    from bench.diff import synthetic_diff_of
     from bot.app import healthz
     from bot.github.client import GitHubApp
     from bot.review import ReviewRequest, Services, run_review
@@ -115,7 +134,7 @@ async def run(files: int, changed: int) -> None:
     from tests.fakes.github import FakeGitHub
     from tests.fakes.loopback import serve_on_loopback
 
-    diff = synthetic_diff_of(files, changed)
+    diff = synthetic_diff(files, changed)
     pem = _private_key()
     fake = FakeGitHub()
     with tempfile.TemporaryDirectory(prefix="bench-stall-") as tmp, serve_on_loopback(fake) as url, \
@@ -123,8 +142,8 @@ async def run(files: int, changed: int) -> None:
         fake.url = url
         fake.create_app(pem, app_id=1, slug="senior-review")
         fake.add_installation(INSTALLATION, OWNER, [REPO])
-        pull = fake.add_pull(OWNER, REPO, diff, number=1, head_sha=HEAD_SHA, base_sha=BASE_SHA)
-        fake.set_file(OWNER, REPO, pull.base_ref, ".github/senior-review.yml", worst_config())
+        fake.add_pull(OWNER, REPO, diff, number=1, head_sha=HEAD_SHA, base_sha=BASE_SHA, base_ref="main")
+        fake.set_file(OWNER, REPO, "main", ".github/senior-review.yml", worst_config())
         claude.queue(*([answer] * 1000))
         settings = load_settings(
             github_api_url=url, github_app_id=1, github_app_private_key=pem, github_webhook_secret="secret",

@@ -175,7 +175,8 @@ def estimated_cost(tokens: int, model: str) -> float:
 
 async def analyse(scope: Scope, reviewer: BatchReviewer, planned: Plan | None = None) -> Analysis:
     """Run one review over `scope` with `reviewer` and decide where every finding goes."""
-    planned = planned or plan(scope)
+    if planned is None:  # filtering and rendering are CPU work: off the event loop
+        planned = await asyncio.to_thread(plan, scope)
     files, not_reviewed, batches = list(planned.files), list(planned.not_reviewed), list(planned.batches)
     outcome = await reviewer.review(scope.context, batches) if batches else None
     failed = outcome.not_reviewed if outcome else ()

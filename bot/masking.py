@@ -17,34 +17,35 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from detect_secrets.plugins.aws import AWSKeyDetector
-from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.basic_auth import BasicAuthDetector
-from detect_secrets.plugins.discord import DiscordBotTokenDetector
-from detect_secrets.plugins.github_token import GitHubTokenDetector
-from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
-from detect_secrets.plugins.mailchimp import MailchimpDetector
-from detect_secrets.plugins.npm import NpmDetector
-from detect_secrets.plugins.openai import OpenAIDetector
-from detect_secrets.plugins.pypi_token import PypiTokenDetector
-from detect_secrets.plugins.sendgrid import SendGridDetector
-from detect_secrets.plugins.slack import SlackDetector
-from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
-from detect_secrets.plugins.twilio import TwilioKeyDetector
-
 from bot.invisible import has_hidden, is_hidden
 from bot.linear import linear
 
 MASK = "*" * 12
 
-#: detect-secrets plugins whose rules we apply (their `denylist` patterns, compiled by RE2).
-LIBRARY_PLUGINS: tuple[type, ...] = (
-    AWSKeyDetector, AzureStorageKeyDetector, BasicAuthDetector, DiscordBotTokenDetector, GitHubTokenDetector,
-    GitLabTokenDetector, MailchimpDetector, NpmDetector, OpenAIDetector, PypiTokenDetector, SendGridDetector,
-    SlackDetector, SquareOAuthDetector, StripeDetector, TelegramBotTokenDetector, TwilioKeyDetector,
-)
+def library_plugins() -> tuple[type, ...]:
+    """The detect-secrets plugins whose rules we apply (imported on first use: the package is slow to import)."""
+    from detect_secrets.plugins.aws import AWSKeyDetector
+    from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+    from detect_secrets.plugins.basic_auth import BasicAuthDetector
+    from detect_secrets.plugins.discord import DiscordBotTokenDetector
+    from detect_secrets.plugins.github_token import GitHubTokenDetector
+    from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+    from detect_secrets.plugins.mailchimp import MailchimpDetector
+    from detect_secrets.plugins.npm import NpmDetector
+    from detect_secrets.plugins.openai import OpenAIDetector
+    from detect_secrets.plugins.pypi_token import PypiTokenDetector
+    from detect_secrets.plugins.sendgrid import SendGridDetector
+    from detect_secrets.plugins.slack import SlackDetector
+    from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+    from detect_secrets.plugins.stripe import StripeDetector
+    from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+    from detect_secrets.plugins.twilio import TwilioKeyDetector
+
+    return (
+        AWSKeyDetector, AzureStorageKeyDetector, BasicAuthDetector, DiscordBotTokenDetector, GitHubTokenDetector,
+        GitLabTokenDetector, MailchimpDetector, NpmDetector, OpenAIDetector, PypiTokenDetector, SendGridDetector,
+        SlackDetector, SquareOAuthDetector, StripeDetector, TelegramBotTokenDetector, TwilioKeyDetector,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ def rules() -> tuple[Rule, ...]:
         index = compiled.groupindex[group] if isinstance(group, str) else group
         own.append(Rule(name, compiled, keep, index))
     library: list[Rule] = []
-    for plugin in LIBRARY_PLUGINS:
+    for plugin in library_plugins():
         for pattern in plugin.denylist:  # type: ignore[attr-defined]
             compiled = linear(_library_expression(pattern))
             group = 1 if compiled.groups else None
@@ -277,4 +278,4 @@ def mask_secrets(text: str) -> str:
     return "".join(out)
 
 
-__all__ = ["LIBRARY_PLUGINS", "MASK", "Rule", "mask_secrets", "rules"]
+__all__ = ["MASK", "Rule", "library_plugins", "mask_secrets", "rules"]

@@ -291,7 +291,7 @@ def changed_lines_of(diff: Diff) -> dict[str, frozenset[int] | None]:
 async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest, last: str | None) -> _Scope:
     """Whole PR on the first run, a force-push, or `full review`; else only what changed since the last head."""
     raw = await gh.get_diff(pr.number)
-    pr_diff = diff_from(raw.text, raw.file_entries)
+    pr_diff = await asyncio.to_thread(diff_from, raw.text, raw.file_entries)  # CPU work: off the event loop
     if request.full or last is None or last == pr.head_sha:
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
     try:
@@ -300,7 +300,7 @@ async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest,
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
     if comparison.status != "ahead":  # force-push or rebase: the old head is not an ancestor
         return _Scope(pr_diff, pr_diff, None, raw.not_reviewed, {})
-    incremental = diff_from(comparison.diff_text, comparison.file_entries)
+    incremental = await asyncio.to_thread(diff_from, comparison.diff_text, comparison.file_entries)
     # Merging the base into the head brings the base's own changes into `last...head`: they are not this PR's.
     in_pr = {f.path for f in pr_diff.files}
     own = Diff(tuple(f for f in incremental.files if f.path in in_pr))
@@ -320,7 +320,7 @@ async def _review_and_post(
         effective, scope.review_diff, scope.anchor_diff, context, batch_tokens=settings.batch_token_budget,
         known=known, changed_lines=scope.changed_lines, repo_url=repo_url,
     )
-    planned = plan(analysis_scope)
+    planned = await asyncio.to_thread(plan, analysis_scope)  # filtering and rendering: off the event loop
     refusal = await _over_daily_budget(store, pr, effective, planned)
     if refusal:
         await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached", summary=refusal)

@@ -75,7 +75,7 @@ def test_worst_cases_of_the_issue_give_the_right_answers() -> None:
 
 def test_library_rules_all_compile_under_re2() -> None:
     names = {rule.name for rule in masking.rules()}
-    for plugin in masking.LIBRARY_PLUGINS:
+    for plugin in masking.library_plugins():
         assert f"detect-secrets {plugin.__name__}" in names
         for pattern in plugin.denylist:  # type: ignore[attr-defined]
             assert isinstance(pattern, re.Pattern)

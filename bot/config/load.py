@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -261,7 +262,8 @@ async def load_effective_config(
             text = None
         if text is None:
             continue
-        data, layer_problems = parse_layer(text, source)
+        # YAML and validation (globs compiled) are CPU work on a file of up to 64 KiB: off the event loop.
+        data, layer_problems = await asyncio.to_thread(parse_layer, text, source)
         problems.extend(layer_problems)
         if layer_problems or not data:
             continue
@@ -269,7 +271,7 @@ async def load_effective_config(
         problems.extend(_violation_problems(text, source, violations))
         merged = deep_merge(merged, data)
         sources.append(source)
-    config = RepoConfig.model_validate(merged)
+    config = await asyncio.to_thread(RepoConfig.model_validate, merged)
     return EffectiveConfig(
         config=config,
         model=effective_model(config.model, settings.review_model, ceilings),
