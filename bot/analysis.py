@@ -14,6 +14,8 @@ from functools import partial
 
 from bot.budget import apply_budget, token_budget
 from bot.config.load import EffectiveConfig, instructions_for
+from bot.context import RepoView
+from bot.context_render import ContextStats, add_context, related_order
 from bot.contract import BatchInput, BatchReviewer, PullContext, ReviewOutcome
 from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
@@ -45,6 +47,7 @@ class Scope:
     known: tuple[KnownFinding, ...] = ()
     changed_lines: Mapping[str, frozenset[int] | None] = field(default_factory=dict)
     repo_url: str = ""
+    repo_view: RepoView | None = None  # the head commit's files and listings: context for the model
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ def make_scope(
     known: Sequence[KnownFinding] = (),
     changed_lines: Mapping[str, frozenset[int] | None] | None = None,
     repo_url: str = "",
+    repo_view: RepoView | None = None,
 ) -> Scope:
     """A Scope from the effective repository configuration (budgets, filters, thresholds, instructions)."""
     config = effective.config
@@ -106,6 +110,7 @@ def make_scope(
         known=tuple(known),
         changed_lines=dict(changed_lines or {}),
         repo_url=repo_url,
+        repo_view=repo_view,
     )
 
 
@@ -148,14 +153,20 @@ class Plan:
     not_reviewed: tuple[NotReviewed, ...]
     batches: tuple[BatchInput, ...]
     estimated_tokens: int = 0
+    context: ContextStats = field(default_factory=ContextStats)
 
 
 def plan(scope: Scope) -> Plan:
-    """Select and batch the files of `scope`."""
+    """Select and batch the files of `scope` (related files together), each batch with its files' context."""
     files, not_reviewed = select_files(scope)
-    batches = tuple(batch_inputs(files, scope.batch_tokens))
+    files = related_order(files, scope.repo_view)
+    batches = batch_inputs(files, scope.batch_tokens)
+    stats = ContextStats()
+    if scope.repo_view is not None:
+        changed = [f.path for f in scope.anchor_diff.files]
+        batches, stats = add_context(batches, files, scope.repo_view, changed, scope.batch_tokens)
     estimate = sum(estimate_batch(scope.context, b) for b in batches)
-    return Plan(tuple(files), tuple(not_reviewed), batches, estimate)
+    return Plan(tuple(files), tuple(not_reviewed), tuple(batches), estimate, stats)
 
 
 def estimate_batch(context: PullContext, batch: BatchInput) -> int:

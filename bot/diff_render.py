@@ -195,6 +195,11 @@ def _safe(text: str) -> str:
     return mark_invisible(_UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text)
 
 
+def escape_breaks(text: str) -> str:
+    """`text` with every line-break look-alike escaped, for other file content shown to the model (context)."""
+    return _safe(text)
+
+
 def render_hunk(h: Hunk, index: int, total: int) -> str:
     """One hunk as model text: its `HUNK` line and gutter-prefixed lines."""
     text = _hunk_header(h, index, total) + "".join(_gutter_lines(h))

@@ -14,12 +14,14 @@ from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, pl
 from bot.budget import daily_budget
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
+from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
 from bot.diff import Diff, diff_from, is_placeable
 from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
-from bot.errors import Forbidden, NotFound, StaleHead, Unprocessable
+from bot.errors import Forbidden, GitHubError, NotFound, StaleHead, Unprocessable
 from bot.evidence import dropped_note
 from bot.github.client import GitHubApp, RepoClient
+from bot.github.context import read_context
 from bot.github.payloads import Review
 from bot.jobs import AppContext
 from bot.logs import log_context
@@ -307,6 +309,19 @@ async def _decide_scope(request: ReviewRequest, gh: RepoClient, pr: PullRequest,
     return _Scope(own, pr_diff, last, (*raw.not_reviewed, *comparison.not_reviewed), changed_lines_of(incremental))
 
 
+async def _read_context(gh: RepoClient, pr: PullRequest, scope: _Scope) -> RepoView | None:
+    """The head commit's text of each reviewed file and the listings where tests live, in one GraphQL query
+    (None when GitHub cannot answer it: the review goes on without context)."""
+    paths = [f.path for f in scope.review_diff.files if f.status not in ("deleted", "binary", "submodule")]
+    if not paths:
+        return None
+    try:
+        return await read_context(gh, pr.head_sha, paths, wanted_dirs(f.path for f in scope.anchor_diff.files))
+    except GitHubError as exc:
+        log.warning("context not read, reviewing the diff alone: %s", exc)
+        return None
+
+
 async def _review_and_post(
     request: ReviewRequest, services: Services, gh: RepoClient, pr: PullRequest, effective: EffectiveConfig,
     check_id: int, last_reviewed: str | None,
@@ -319,6 +334,7 @@ async def _review_and_post(
     analysis_scope = make_scope(
         effective, scope.review_diff, scope.anchor_diff, context, batch_tokens=settings.batch_token_budget,
         known=known, changed_lines=scope.changed_lines, repo_url=repo_url,
+        repo_view=await _read_context(gh, pr, scope),
     )
     planned = await asyncio.to_thread(plan, analysis_scope)  # filtering and rendering: off the event loop
     refusal = await _over_daily_budget(store, pr, effective, planned)

@@ -241,10 +241,11 @@ async def test_typical_review_api_request_count(
                                    trigger="pull_request.opened"), services)
     steady = count(2)
     # First review of a repo: repo token, PR, org `.github` token attempt (App not installed there), repo config,
-    # check run, diff, PR re-check before posting, the review, check run update.
-    assert len(first) == 9, first
+    # check run, diff, the context query (one GraphQL POST), PR re-check before posting, the review, check run update.
+    assert len(first) == 10, first
+    assert [m for m in first if m[1] == "/graphql"] == [("POST", "/graphql")]
     # Later reviews reuse the repo's token and the cached org layer.
-    assert len(steady) == 7, steady
+    assert len(steady) == 8, steady
     assert [m for m in steady if m[0] == "POST" and m[1].endswith("/reviews")] == [
         ("POST", f"/repos/{OWNER}/{REPO}/pulls/2/reviews")
     ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from bot.context import RepoView
 from bot.domain import Finding, Usage
 from bot.eval.cases import CASES_DIR, Case, CaseError, load_cases
 from bot.eval.score import CaseScore, Totals, score_case, totals
@@ -40,6 +41,15 @@ class CaseRun:
         return u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens + u.output_tokens
 
 
+def repo_view(case: Case) -> RepoView:
+    """What the App would read at the head commit: the files after the change and the repository's listings."""
+    listings: dict[str, list[str]] = {}
+    for path in (*case.after, *case.repo_files):
+        folder, _, name = path.rpartition("/")
+        listings.setdefault(folder, []).append(name)
+    return RepoView(texts=dict(case.after), listings={d: tuple(sorted(n)) for d, n in listings.items()})
+
+
 async def run_case(case: Case, settings: Settings, reviewer: Any, model: str, effort: Effort | None) -> CaseRun:
     """Review one case like the App would and score what it would post."""
     from bot.analysis import analyse, make_scope
@@ -50,7 +60,8 @@ async def run_case(case: Case, settings: Settings, reviewer: Any, model: str, ef
     diff = parse_diff(case.diff)
     effective = replace(default_config(settings), model=model, effort=effort)
     context = PullContext(repo=f"eval/{case.name}", title=case.title, body=case.body)
-    scope = make_scope(effective, diff, diff, context, batch_tokens=settings.batch_token_budget)
+    scope = make_scope(effective, diff, diff, context, batch_tokens=settings.batch_token_budget,
+                       repo_view=repo_view(case))
     analysis = await analyse(scope, reviewer)
     posted: list[Finding] = [item.finding for item in analysis.posted_findings]
     outcome = analysis.outcome

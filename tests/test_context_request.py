@@ -1,0 +1,85 @@
+"""Context in the request: what it adds to what the fake Claude receives, within the budget, and where it comes from.
+
+The App reads the head commit's files and directories in one GraphQL query (fake GitHub), the batch carries a
+`CONTEXT` block and a `TESTS` line per file, the prompt tells the model to state what that code proves, and
+findings still anchor only on the diff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.analysis import Scope, analyse, plan
+from bot.context import RepoView
+from bot.context_render import add_context, context_block, module_tests_line, related_order
+from bot.contract import BatchInput, PullContext
+from bot.diff import parse_diff
+from bot.eval.cases import load_cases
+from bot.model import Reviewer
+from bot.prompts import system_prompt
+from tests.fakes.claude import FakeClaude, finding
+
+ADMIN = next(c for c in load_cases(only=["authz-admin-role"]))
+DIFF = parse_diff(ADMIN.diff)
+VIEW = RepoView(texts=dict(ADMIN.after), listings={"tests": ("test_admin.py", "conftest.py"), "app": ("admin.py",)})
+
+
+def _user_text(request: Any) -> str:
+    return str(request.json["messages"][0]["content"][0]["text"])
+
+
+def test_the_context_that_makes_a_hedge_unnecessary_reaches_the_request_as_context() -> None:
+    block = context_block(DIFF.files[0], VIEW, ["app/admin.py"], room=10_000)
+    # The role check every other route makes is 14 lines above the hunk: shown, as context, with its numbers.
+    assert "CONTEXT app/admin.py: the whole file (39 lines), at the head commit" in block
+    assert "C 13 |     if g.user is None or g.user.role != \"admin\":" in block
+    assert "C 19 |     require_admin()" in block
+    assert "TESTS app/admin.py: tests/test_admin.py (not changed)" in block
+    prompt = system_prompt().lower()
+    assert "hedge only when the deciding code really is absent" in prompt and "never cite a `c` line" in prompt
+
+
+def test_tests_line_says_which_test_files_this_change_touches() -> None:
+    assert module_tests_line("app/admin.py", VIEW, ["app/admin.py", "tests/test_admin.py"]) == (
+        "TESTS app/admin.py: tests/test_admin.py (changed in this pull request)\n")
+    assert module_tests_line("app/other.py", VIEW, []) == "TESTS app/other.py: none found\n"
+    assert module_tests_line("tests/test_admin.py", VIEW, []) == ""
+
+
+def test_context_never_takes_a_batch_past_its_budget() -> None:
+    batch = BatchInput(0, "FILE app/admin.py (modified)\nR 1 + x\n", ("app/admin.py",))
+    full, stats = add_context([batch], DIFF.files, VIEW, [], budget=100_000)
+    assert "CONTEXT app/admin.py" in full[0].text and stats.files == 1 and stats.tokens > 0
+    tight, stats = add_context([batch], DIFF.files, VIEW, [], budget=60)
+    assert tight[0].text == batch.text + "TESTS app/admin.py: tests/test_admin.py (not changed)\n"
+    assert stats.files == 0 and stats.tests_lines == 1
+
+
+def test_related_files_are_batched_together() -> None:
+    diff = parse_diff("".join(
+        f"diff --git a/{p} b/{p}\n--- a/{p}\n+++ b/{p}\n@@ -1 +1 @@\n-a\n+{body}\n"
+        for p, body in [("app/orders.py", "from app.money import cents"), ("app/users.py", "x = 1"),
+                        ("tests/test_orders.py", "y = 2"), ("app/money.py", "z = 3")]
+    ))
+    assert [f.path for f in related_order(diff.files)] == [
+        "app/orders.py", "tests/test_orders.py", "app/money.py", "app/users.py"]
+
+
+async def test_through_the_fake_claude_context_is_sent_and_findings_still_anchor_only_on_the_diff(
+    fake_claude: FakeClaude, fake_claude_client: Any
+) -> None:
+    scope = Scope(review_diff=DIFF, anchor_diff=DIFF, context=PullContext("octo/repo", ADMIN.title, ADMIN.body),
+                  repo_view=VIEW)
+    without = plan(Scope(review_diff=DIFF, anchor_diff=DIFF, context=scope.context))
+    planned = plan(scope)
+    assert planned.estimated_tokens > without.estimated_tokens  # the budget counts the context
+    fake_claude.queue([
+        finding("app/admin.py", 33, evidence="def export_users():", title="Export skips require_admin()"),
+        finding("app/admin.py", 13, evidence='if g.user is None or g.user.role != "admin":',
+                title="Comment on context", category="design"),
+    ])
+    analysis = await analyse(scope, Reviewer(fake_claude_client, "claude-sonnet-5-5"), planned)
+    sent = _user_text(fake_claude.requests[-1])
+    assert "C 19 |     require_admin()" in sent and "TESTS app/admin.py" in sent
+    assert [i.finding.title for i in analysis.posted_findings] == ["Export skips require_admin()"]
+    assert [f.title for f in analysis.no_code] == ["Comment on context"]  # cites the context: not posted
