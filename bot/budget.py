@@ -46,12 +46,13 @@ class BudgetCut:
 
 @dataclass(frozen=True, slots=True)
 class DailyBudget:
-    """Whether an installation may spend `estimate_usd` more today; `message` explains a refusal."""
+    """Whether a review may spend its estimate more today; `message` explains a refusal."""
 
     allowed: bool
     spent_usd: float
     limit_usd: float
     message: str
+    scope: str = ""  # which cap refused: installation, pull request or author
 
 
 def risk_tier(path: str) -> RiskTier:
@@ -112,14 +113,37 @@ def token_budget(max_tokens: int, max_cost_usd: float, usd_per_million_tokens: f
     return min(max_tokens, math.floor(max_cost_usd / usd_per_million_tokens * 1_000_000))
 
 
-def daily_budget(spent_today_usd: float, estimate_usd: float, limit_usd: float) -> DailyBudget:
-    """An installation may start a review only if today's spend plus this estimate stays within its daily limit."""
+_RAISE_KEY = {
+    "installation": "max_cost_usd_per_installation_per_day",
+    "pull request": "max_cost_usd_per_pr_per_day",
+    "author": "max_cost_usd_per_author_per_day",
+}
+_WHO = {
+    "installation": "this installation spent",
+    "pull request": "the reviews of this pull request spent",
+    "author": "the reviews of this pull request's author spent",
+}
+
+
+def daily_budget(spent_today_usd: float, estimate_usd: float, limit_usd: float,
+                 scope: str = "installation") -> DailyBudget:
+    """A review may start only if today's spend in `scope` plus this estimate stays within its daily limit."""
     if spent_today_usd + estimate_usd <= limit_usd:
         return DailyBudget(True, spent_today_usd, limit_usd, "")
     message = (
-        f"Daily budget reached: this installation spent ${spent_today_usd:.2f} of its ${limit_usd:.2f} "
+        f"Daily budget reached: {_WHO[scope]} ${spent_today_usd:.2f} of its ${limit_usd:.2f} "
         f"limit today (UTC) and this review is estimated at ${estimate_usd:.2f}. "
         "Reviews resume after 00:00 UTC, or ask an owner to raise "
-        "`budgets.max_cost_usd_per_installation_per_day`."
+        f"`budgets.{_RAISE_KEY[scope]}`."
     )
-    return DailyBudget(False, spent_today_usd, limit_usd, message)
+    return DailyBudget(False, spent_today_usd, limit_usd, message, scope)
+
+
+def daily_caps(caps: Iterable[tuple[str, float, float]], estimate_usd: float) -> DailyBudget:
+    """The first of `(scope, spent today, limit)` this review would exceed (installation, pull request, author)."""
+    verdict = DailyBudget(True, 0.0, 0.0, "")
+    for scope, spent, limit in caps:
+        verdict = daily_budget(spent, estimate_usd, limit, scope)
+        if not verdict.allowed:
+            return verdict
+    return verdict

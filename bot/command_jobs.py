@@ -79,6 +79,10 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
         command = parse_command(request.body, identity.slug)
         if command is None or is_bot(request.author, request.author_type, identity.slug):
             return
+        # At most once per comment: a replayed delivery's job finds it recorded (a retry of this job goes on).
+        if job.attempts == 1 and await services.store.command_seen(request.comment_id):
+            log.info("comment %s was handled before (a replayed delivery): ignored", request.comment_id)
+            return
         gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
         pr = await gh.get_pull(request.number)
         effective = await load_effective_config(
@@ -106,7 +110,9 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
             logged = PR_LIMITED_PREFIX + command.kind.value
         else:
             logged = REFUSED_PREFIX + command.kind.value
-        await store.log_command(pr.full_name, pr.number, request.author, logged)
+        if not await store.log_command(pr.full_name, pr.number, request.author, logged,
+                                       comment_id=request.comment_id) and job.attempts == 1:
+            return  # a concurrent job for the same comment recorded it first
         log.info("command %s from %s: %s", command.kind.value, request.author, decision.reason)
         if decision.allowed and command.kind in ACTION_KINDS:
             await gh.add_reaction(request.comment_id, "eyes", review_comment=request.source == "review_comment")

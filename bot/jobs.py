@@ -29,6 +29,10 @@ from bot.store.types import Job, JobKind, JobState
 
 log = logging.getLogger(__name__)
 
+PRUNE_INTERVAL_SECONDS = 600.0  # an idle worker prunes old rows at most this often
+PRUNE_BATCHES_PER_ROUND = 20  # small batches (`PRUNE_BATCH` rows per table), so no transaction holds locks long
+PRUNE_BATCH = 500
+DAY = 86_400.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 900.0
 # The integrator's pipeline module: when it exists and defines `register_handlers(registry)`, start-up calls it.
@@ -149,6 +153,7 @@ class WorkerPool:
         self.poll_seconds = poll_seconds
         self.stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._next_prune = 0.0
         self.instance = instance or Instance(f"{socket.gethostname()}-{os.getpid()}-{id(self):x}", reusable=False)
         self._prefix = self.instance.id + "/"  # lease owners are `<instance id>/<worker index>`
 
@@ -189,9 +194,31 @@ class WorkerPool:
                 log.exception("worker %s: claiming failed; retrying", owner)
                 job = None
             if job is None:
+                await self.prune_if_due()
                 await self._idle()
                 continue
             await self.run_job(job, owner)
+
+    async def prune_if_due(self, now: float | None = None) -> int:
+        """Retention: when due, delete old deliveries, finished jobs, command and spend records, and the findings of
+        long-closed PRs, in small batches; returns the rows deleted (errors are logged, never raised)."""
+        now = time.time() if now is None else now
+        if now < self._next_prune:
+            return 0
+        self._next_prune = now + PRUNE_INTERVAL_SECONDS
+        settings, total = self.context.settings, 0
+        try:
+            for _ in range(PRUNE_BATCHES_PER_ROUND):
+                pruned = await self.context.store.prune_batch(
+                    now - settings.retention_days * DAY, now - settings.findings_retention_days * DAY, PRUNE_BATCH)
+                total += pruned.total
+                if pruned.total == 0:
+                    break
+        except Exception:
+            log.exception("pruning old rows failed; trying again later")
+        if total:
+            log.info("retention: %d old rows deleted", total)
+        return total
 
     async def _idle(self) -> None:
         wake = self.context.wake

@@ -10,6 +10,7 @@ from bot.domain import FindingState, PullRequest, Severity, Side, Usage
 from bot.findings import KnownFinding
 from bot.render import Coverage, check_conclusion, render_check_summary
 from bot.store.base import Store
+from bot.store.spend import SpendRecord
 from bot.store.types import FindingRecord, ReviewRecord
 
 
@@ -93,14 +94,14 @@ async def remember_run(
 
 
 async def record_spend(store: Store, pr: PullRequest, request: RunRequest, analysis: Analysis) -> None:
-    """Count a run's model cost against the daily budget even when nothing is posted (e.g. a stale head)."""
+    """Append the run's model cost to the spend ledger as soon as it is paid (before posting, which may fail)."""
     outcome = analysis.outcome
-    if outcome is None:
+    if outcome is None or outcome.calls == 0:
         return
-    await store.record_review(ReviewRecord(
-        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=f"spent:{request.job_id}:{request.attempts}",
-        job_id=request.job_id, input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens,
-        cache_read_tokens=outcome.usage.cache_read_input_tokens,
-        cache_write_tokens=outcome.usage.cache_creation_input_tokens, cost_usd=outcome.cost_usd,
-        created_at=time.time(),
+    usage = outcome.usage
+    await store.record_spend(SpendRecord(
+        owner=pr.owner, repo=pr.full_name, pr=pr.number, author=pr.author, model=outcome.model,
+        cost_usd=outcome.cost_usd, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
+        job_id=request.job_id, at=time.time(),
     ))

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, plan
-from bot.budget import daily_budget
+from bot.budget import DailyBudget, daily_caps
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
 from bot.context import RepoView, wanted_dirs
@@ -170,7 +170,10 @@ async def run_review(request: ReviewRequest, services: Services) -> Outcome:
     gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
     pr = await gh.get_pull(request.number)
     if pr.state != "open":
+        await services.store.set_closed(pr.full_name, pr.number, time.time())
         return Outcome("skipped", "pull request is not open")
+    if request.trigger == "pull_request.reopened":
+        await services.store.set_closed(pr.full_name, pr.number, None)
     effective = await load_effective_config(
         _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
         services.settings,
@@ -337,13 +340,15 @@ async def _review_and_post(
         repo_view=await _read_context(gh, pr, scope),
     )
     planned = await asyncio.to_thread(plan, analysis_scope)  # filtering and rendering: off the event loop
-    refusal = await _over_daily_budget(store, pr, effective, planned)
-    if refusal:
-        await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached", summary=refusal)
-        return Outcome("skipped", "installation over its daily budget")
+    refusal = await _over_daily_caps(store, pr, effective, planned)
+    if not refusal.allowed:
+        await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached",
+                                  summary=refusal.message)
+        return Outcome("skipped", f"{refusal.scope} over its daily budget")
     reviewer = Reviewer(services.model_client, effective.model, effective.effort,
                         concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds)
     analysis = await analyse(analysis_scope, reviewer, planned)
+    await record_spend(store, pr, request, analysis)  # paid now: counted whatever happens to the job after
     if analysis.outcome is not None and services.metrics is not None:
         services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
     not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
@@ -355,7 +360,6 @@ async def _review_and_post(
         return Outcome("silent", f"no new findings since {scope.incremental_from[:12]}")
     current = await gh.get_pull(pr.number)
     if current.head_sha != pr.head_sha:
-        await record_spend(store, pr, request, analysis)  # the model was paid: count it against the budget
         raise StaleHead(f"head moved from {pr.head_sha[:12]} to {current.head_sha[:12]}")
     outcome = analysis.outcome
     body = await asyncio.to_thread(partial(  # sanitising model text is CPU work: off the event loop
@@ -381,13 +385,16 @@ async def _review_and_post(
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
 
 
-async def _over_daily_budget(store: Store, pr: PullRequest, effective: EffectiveConfig, planned: Plan) -> str:
-    """The refusal message when this review would take the installation over its daily budget ('' if not)."""
-    day_start = time.time() // 86_400 * 86_400  # 00:00 UTC
-    spent = await store.cost_since(pr.owner, day_start)
-    estimate = estimated_cost(planned.estimated_tokens, effective.model)
-    verdict = daily_budget(spent, estimate, effective.config.budgets.max_cost_usd_per_installation_per_day)
-    return "" if verdict.allowed else verdict.message
+async def _over_daily_caps(store: Store, pr: PullRequest, effective: EffectiveConfig, planned: Plan) -> DailyBudget:
+    """Whether this review fits today's caps of the installation, the pull request and its author (UTC day)."""
+    day_start = time.time() // 86_400 * 86_400
+    spent = await store.daily_spend(pr.owner, pr.full_name, pr.number, pr.author, day_start)
+    budgets = effective.config.budgets
+    return daily_caps((
+        ("installation", spent.installation, budgets.max_cost_usd_per_installation_per_day),
+        ("pull request", spent.pull_request, budgets.max_cost_usd_per_pr_per_day),
+        ("author", spent.author, budgets.max_cost_usd_per_author_per_day),
+    ), estimated_cost(planned.estimated_tokens, effective.model))
 
 
 def _touched_notes(analysis: Analysis) -> list[str]:

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_tokens_per_review: int = Field(default=400_000, ge=1_000, le=10_000_000)
     max_cost_usd_per_review: float = Field(default=5.0, gt=0, le=1_000)
     max_cost_usd_per_installation_per_day: float = Field(default=50.0, gt=0, le=100_000)
+    max_cost_usd_per_pr_per_day: float = Field(default=15.0, gt=0, le=100_000)
+    max_cost_usd_per_author_per_day: float = Field(default=25.0, gt=0, le=100_000)
+    # Retention: deliveries, finished jobs, command records and spend rows; findings of PRs closed this long ago.
+    retention_days: float = Field(default=30.0, gt=0)
+    findings_retention_days: float = Field(default=90.0, gt=0)
     model_concurrency: int = Field(default=4, ge=1, le=32)
     review_deadline_seconds: float = Field(default=600.0, gt=0)
     batch_token_budget: int = Field(default=60_000, ge=2_000)

@@ -281,7 +281,8 @@ def test_unknown_key_message_lists_allowed_keys() -> None:
     _, (problem,) = parse_layer("budgets:\n  max_tokens: 5\n", "f.yml")
     assert str(problem) == (
         "f.yml:2: budgets: unknown key 'max_tokens' "
-        "(allowed: max_tokens_per_review, max_cost_usd_per_review, max_cost_usd_per_installation_per_day)"
+        "(allowed: max_tokens_per_review, max_cost_usd_per_review, max_cost_usd_per_installation_per_day, "
+        "max_cost_usd_per_pr_per_day, max_cost_usd_per_author_per_day)"
     )
 
 

@@ -255,12 +255,11 @@ async def test_typical_review_api_request_count(
 async def test_installation_over_its_daily_budget_gets_no_model_call(
     fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
 ) -> None:
-    from bot.store.types import ReviewRecord
+    from bot.store.spend import SpendRecord
 
     fake_github.set_file(OWNER, REPO, "main", ".github/senior-review.yml",
                          "budgets:\n  max_cost_usd_per_installation_per_day: 0.5\n")
-    await services.store.record_review(ReviewRecord(repo=f"{OWNER}/other", pr=9, head_sha="e" * 40, trigger="auto",
-                                                    cost_usd=0.6))
+    await services.store.record_spend(SpendRecord(OWNER, f"{OWNER}/other", 9, "bob", "claude-sonnet-5-5", 0.6))
     fake_github.add_pull(OWNER, REPO, git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW}),
                          head_sha=HEAD1, base_sha=BASE)
 

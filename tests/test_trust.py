@@ -180,3 +180,24 @@ async def test_pr_authors_own_review_command_follows_the_same_rule(
     await _run_command(app_context, fake_github, f"@{SLUG} help", OUTSIDER)
     replies = [c["body"] for c in fake_github.issue_comments.values() if c.get("user", {}).get("type") == "Bot"]
     assert any("Commands (one per comment" in r for r in replies)
+
+
+# ---------------------------------------------------------------- replays of a command
+
+
+async def test_a_replayed_command_is_carried_out_once_before_and_after_a_push(
+    fake_github: FakeGitHub, app_context: AppContext
+) -> None:
+    pull = _outsider_pr(fake_github)
+    event, payload = _comment_job_payload(fake_github, f"@{SLUG} full review", WRITER)
+    (spec,) = route(event, payload).specs
+    for delivery in ("d-original", "d-replay-1", "d-replay-2"):
+        if delivery == "d-replay-2":
+            _push(fake_github, pull)  # a captured command re-sent after every push must not buy a new review
+        await app_context.store.enqueue(spec, delivery_id=delivery)
+        job = await app_context.store.claim("w", 60, kinds=[JobKind.COMMAND])
+        assert job is not None
+        await handle_command_job(job, app_context)
+    reviews = [j for j in await app_context.store.list_jobs() if j.kind == JobKind.REVIEW]
+    assert len(reviews) == 1
+    assert len(fake_github.reactions) == 1  # one 👀: the replays were ignored before any GitHub call

@@ -15,6 +15,8 @@ BUDGET_KEYS = (
     "max_tokens_per_review",
     "max_cost_usd_per_review",
     "max_cost_usd_per_installation_per_day",
+    "max_cost_usd_per_pr_per_day",
+    "max_cost_usd_per_author_per_day",
 )
 SERVER = "server settings"
 

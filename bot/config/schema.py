@@ -122,6 +122,18 @@ class Budgets(_Strict):
         le=100_000,
         description="Cost (USD) all repositories of the installation may spend per UTC day; over it, no review.",
     )
+    max_cost_usd_per_pr_per_day: float = Field(
+        default=15.0,
+        gt=0,
+        le=100_000,
+        description="Cost (USD) the reviews of one pull request may spend per UTC day (pushes and commands alike).",
+    )
+    max_cost_usd_per_author_per_day: float = Field(
+        default=25.0,
+        gt=0,
+        le=100_000,
+        description="Cost (USD) the reviews of one author's pull requests may spend per UTC day, all repositories.",
+    )
 
 
 class Commands(_Strict):

@@ -27,6 +27,8 @@ from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
 from bot.store.operator import OperatorMixin
 from bot.store.reconcile import ReconcileMixin
 from bot.store.records import RecordsMixin
+from bot.store.retention import RetentionMixin
+from bot.store.spend import SpendMixin
 from bot.store.tables import deliveries
 from bot.store.types import Accepted, JobSpec
 
@@ -101,7 +103,7 @@ def _current_heads(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
-class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin):
+class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin, SpendMixin, RetentionMixin):
     """Typed async access to deliveries, jobs, reviews, findings, PR state and the command log."""
 
     def __init__(self, engine: AsyncEngine) -> None:

@@ -137,6 +137,10 @@ class RecordsMixin:
         """Pause or resume automatic reviews of a pull request."""
         await self._upsert_pr_state(repo, pr, {"paused": paused})
 
+    async def set_closed(self, repo: str, pr: int, closed_at: float | None) -> None:
+        """Mark the pull request closed at `closed_at` (None: open again); closed ones' findings are pruned later."""
+        await self._upsert_pr_state(repo, pr, {"closed_at": closed_at})
+
     async def set_last_reviewed_sha(self, repo: str, pr: int, head_sha: str) -> None:
         """Remember the head sha the last review covered (the base of the next incremental review)."""
         await self._upsert_pr_state(repo, pr, {"last_reviewed_sha": head_sha})
@@ -149,10 +153,20 @@ class RecordsMixin:
 
     # -- command log ------------------------------------------------------------------------------------
 
-    async def log_command(self, repo: str, pr: int, user: str, command: str, at: float | None = None) -> None:
-        """Record that `user` ran `command` on a pull request (for rate limiting)."""
-        values = {"repo": repo, "pr": pr, "user": user, "command": command, "at": at or time.time()}
-        await self._run(lambda conn: conn.execute(command_log.insert().values(**values)))
+    async def log_command(self, repo: str, pr: int, user: str, command: str, at: float | None = None,
+                          comment_id: int | None = None) -> bool:
+        """Record that `user` ran `command` on a pull request (for rate limiting); False when `comment_id` was
+        recorded before (a command is carried out at most once per comment)."""
+        values = {"repo": repo, "pr": pr, "user": user, "command": command, "at": at or time.time(),
+                  "comment_id": comment_id}
+        stmt = self._insert(command_log).values(**values).on_conflict_do_nothing(
+            index_elements=["comment_id"], index_where=command_log.c.comment_id.is_not(None))
+        return await self._run(lambda conn: bool(conn.execute(stmt).rowcount == 1))
+
+    async def command_seen(self, comment_id: int) -> bool:
+        """True when a command of this comment was recorded already (a replay or a second job for it)."""
+        query = select(command_log.c.id).where(command_log.c.comment_id == comment_id)
+        return await self._run(lambda conn: conn.execute(query).first() is not None)
 
     async def count_commands(
         self, repo: str, since: float, *, user: str | None = None, pr: int | None = None, accepted_only: bool = False

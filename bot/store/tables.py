@@ -37,6 +37,10 @@ deliveries = Table(
     Column("action", String(64), nullable=True),
     Column("received_at", Float, nullable=False),
     Column("status", String(16), nullable=False),  # processed | failed
+    # SHA-256 of the exact signed body: a replay under a new delivery id is recognised by it (7 days).
+    Column("body_sha256", String(64), nullable=True),
+    Index("ix_deliveries_body_sha256", "body_sha256"),
+    Index("ix_deliveries_received_at", "received_at"),  # retention pruning
 )
 
 jobs = Table(
@@ -62,6 +66,7 @@ jobs = Table(
     Index("ix_jobs_state_run_after", "state", "run_after"),
     Index("ix_jobs_key_state", "key", "state"),
     Index("ix_jobs_delivery_id", "delivery_id"),
+    Index("ix_jobs_finished_at", "finished_at"),  # retention pruning of finished jobs
     # Coalescing: at most one queued review job per pull request, enforced by the database.
     Index(
         "uq_jobs_one_queued_review",
@@ -121,6 +126,8 @@ pr_state = Table(
     Column("paused", Boolean, nullable=False, server_default=text("false")),
     Column("last_reviewed_sha", String(64), nullable=True),
     Column("updated_at", Float, nullable=False),
+    Column("closed_at", Float, nullable=True),  # set when the PR closes, cleared on reopen; findings pruned later
+    Index("ix_pr_state_closed_at", "closed_at"),
 )
 
 command_log = Table(
@@ -132,7 +139,39 @@ command_log = Table(
     Column("user", String(100), nullable=False),
     Column("command", String(64), nullable=False),
     Column("at", Float, nullable=False),
+    Column("comment_id", BigInteger, nullable=True),  # a command is carried out at most once per comment
     Index("ix_command_log_repo_pr_user_at", "repo", "pr", "user", "at"),
+    Index("ix_command_log_at", "at"),  # retention pruning
+    Index(
+        "uq_command_log_comment_id",
+        "comment_id",
+        unique=True,
+        sqlite_where=text("comment_id IS NOT NULL"),
+        postgresql_where=text("comment_id IS NOT NULL"),
+    ),
+)
+
+# The spend ledger: one row per paid model call, written when it is paid (whatever happens to the job after).
+spend = Table(
+    "spend",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("owner", String(100), nullable=False),  # the installation's account
+    Column("repo", String(200), nullable=False),
+    Column("pr", Integer, nullable=False),
+    Column("author", String(100), nullable=False),  # the pull request's author
+    Column("job_id", BigInteger, nullable=True),
+    Column("model", String(100), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("output_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cache_read_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default=text("0")),
+    Column("cost_usd", Float, nullable=False),
+    Index("ix_spend_owner_at", "owner", "at"),
+    Index("ix_spend_repo_pr_at", "repo", "pr", "at"),
+    Index("ix_spend_owner_author_at", "owner", "author", "at"),
+    Index("ix_spend_at", "at"),
 )
 
 # Reconciliation with GitHub (bot/reconcile.py): one row per task ("redeliver", "catch_up") holding its lease (one
