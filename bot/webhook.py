@@ -134,11 +134,11 @@ async def _intake(
         return 200, "ping", {"ok": True, "zen": payload.get("zen")}
     if not event or not delivery or len(delivery) > 64:
         return 400, "malformed", {"error": "missing X-GitHub-Event or X-GitHub-Delivery"}
-    return await _route_and_record(context, event, delivery, payload)
+    return await _route_and_record(context, event, delivery, payload, hashlib.sha256(body).hexdigest())
 
 
 async def _route_and_record(
-    context: AppContext, event: str, delivery: str, payload: dict[str, Any]
+    context: AppContext, event: str, delivery: str, payload: dict[str, Any], body_sha256: str | None = None
 ) -> tuple[int, str, dict[str, Any]]:
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     try:
@@ -153,7 +153,7 @@ async def _route_and_record(
         return 200, "ignored", {"ok": True, "jobs": []}
     first = routed.specs[0]
     with log_context(repo=f"{first.owner}/{first.repo}", pr=first.pr):
-        accepted = await context.store.accept_delivery(delivery, event, action, routed.specs)
+        accepted = await context.store.accept_delivery(delivery, event, action, routed.specs, body_sha256)
         if accepted.duplicate:
             log.info("duplicate delivery ignored")
             return 200, "duplicate", {"ok": True, "duplicate": True}

@@ -197,10 +197,12 @@ class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin, SpendMixin, 
     # -- deliveries ---------------------------------------------------------------------------------------
 
     async def accept_delivery(
-        self, delivery_id: str, event_name: str, action: str | None, specs: Sequence[JobSpec]
+        self, delivery_id: str, event_name: str, action: str | None, specs: Sequence[JobSpec],
+        body_sha256: str | None = None,
     ) -> Accepted:
-        """Record a delivery and its jobs in one transaction; a duplicate of a processed delivery does nothing."""
-        item = Delivery(delivery_id, event_name, action, tuple(specs))
+        """Record a delivery and its jobs in one transaction; a duplicate of a processed delivery, or a replay of
+        a body accepted under another id in the last 7 days, does nothing."""
+        item = Delivery(delivery_id, event_name, action, tuple(specs), body_sha256)
         if self._intake is not None:  # SQLite: group commit with concurrent deliveries
             return await self._intake.accept(item)
         return await self._run(lambda conn: accept(SqlCursor(conn), item, time.time()), retries=INTEGRITY_RETRIES)

@@ -21,8 +21,18 @@ from sqlalchemy.sql.elements import TextClause
 from bot.store.types import Accepted, JobKind, JobSpec
 
 INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, event, action, received_at, status) "
-    "VALUES (:id, :event, :action, :now, 'processed') ON CONFLICT (id) DO NOTHING"
+    "INSERT INTO deliveries (id, event, action, received_at, status, body_sha256) "
+    "VALUES (:id, :event, :action, :now, 'processed', :body_sha256) ON CONFLICT (id) DO NOTHING"
+)
+# A replay: the exact signed body accepted before under another delivery id, within REPLAY_WINDOW_SECONDS.
+SEEN_BODY = (
+    "SELECT 1 FROM deliveries WHERE body_sha256 = :body_sha256 AND received_at >= :since AND id <> :id LIMIT 1"
+)
+REPLAY_WINDOW_SECONDS = 7 * 86_400.0
+# A closed pull request: remember when (its findings memory is pruned long after; a reopen clears it).
+MARK_CLOSED = (
+    "INSERT INTO pr_state (repo, pr, paused, updated_at, closed_at) VALUES (:repo, :pr, false, :now, :now) "
+    "ON CONFLICT (repo, pr) DO UPDATE SET closed_at = :now, updated_at = :now"
 )
 REOPEN_DELIVERY = "UPDATE deliveries SET status = 'processed', received_at = :now WHERE id = :id AND status = 'failed'"
 QUEUED_REVIEW = "SELECT id, head_sha FROM jobs WHERE key = :key AND kind = 'review' AND state = 'queued'"
@@ -83,6 +93,7 @@ class Delivery:
     event: str
     action: str | None
     specs: tuple[JobSpec, ...]
+    body_sha256: str | None = None  # of the signed body (None: not from HTTP, e.g. the reconciler's catch-up)
 
 
 def enqueue(cur: Cursor, spec: JobSpec, delivery_id: str | None, now: float) -> int:
@@ -123,8 +134,12 @@ def accept(cur: Cursor, item: Delivery, now: float) -> Accepted:
     A delivery whose job went dead is marked failed, so GitHub's redelivery of it is processed again.
     """
     redelivery = False
+    if item.body_sha256 is not None and cur.execute(SEEN_BODY, {
+        "body_sha256": item.body_sha256, "since": now - REPLAY_WINDOW_SECONDS, "id": item.delivery_id,
+    }).fetchone() is not None:
+        return Accepted(duplicate=True)  # a replay (new delivery id, same signed body): inert
     if cur.execute(INSERT_DELIVERY, {"id": item.delivery_id, "event": item.event, "action": item.action,
-                                     "now": now}).rowcount == 0:
+                                     "now": now, "body_sha256": item.body_sha256}).rowcount == 0:
         if cur.execute(REOPEN_DELIVERY, {"id": item.delivery_id, "now": now}).rowcount == 0:
             return Accepted(duplicate=True)
         redelivery = True
@@ -132,6 +147,7 @@ def accept(cur: Cursor, item: Delivery, now: float) -> Accepted:
     for spec in item.specs:
         if spec.kind == JobKind.CANCEL:
             cancel(cur, spec.key, now)
+            cur.execute(MARK_CLOSED, {"repo": f"{spec.owner}/{spec.repo}", "pr": spec.pr, "now": now})
         else:
             job_ids.append(enqueue(cur, spec, item.delivery_id, now))
     return Accepted(duplicate=False, job_ids=tuple(job_ids), redelivery=redelivery)
