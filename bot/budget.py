@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import PurePosixPath
 
-from bot.domain import NotReviewed
+from bot.contract import Grant
+from bot.domain import NotReviewed, Usage
+from bot.prices import Price
 
 SECURITY_WORDS = (
     "auth", "oauth", "login", "logout", "signin", "signup", "session", "token", "jwt", "saml", "csrf", "crypt",
@@ -147,3 +149,43 @@ def daily_caps(caps: Iterable[tuple[str, float, float]], estimate_usd: float) ->
         if not verdict.allowed:
             return verdict
     return verdict
+
+
+MIN_OUTPUT_TOKENS = 1_024  # below this a findings answer cannot fit: the call is not made
+
+
+class SpendGate:
+    """Caps on real spend, per call: spent in this review + the call's input estimate + its `max_tokens` at the
+    output price must fit the per-review cap and what is left of today's caps; `max_tokens` is lowered to fit.
+
+    Concurrent calls reserve their worst case until they settle with the usage the API reported, which is
+    recorded at once through `record` (so a failure afterwards cannot lose it).
+    """
+
+    def __init__(self, price: Price, review_cap_usd: float, daily_room_usd: float,
+                 record: Callable[[Usage, float], Awaitable[None]]) -> None:
+        self.price = price
+        self.limit = min(review_cap_usd, daily_room_usd)
+        self.record = record
+        self.spent = 0.0
+        self.reserved = 0.0
+
+    async def admit(self, input_tokens: int, max_tokens: int) -> Grant:
+        """The largest `max_tokens` (at most the one asked) whose worst case fits; 0 when not even a minimum does."""
+        room = self.limit - self.spent - self.reserved
+        input_cost = input_tokens * self.price.input_per_mtok / 1_000_000
+        affordable = math.floor((room - input_cost) * 1_000_000 / self.price.output_per_mtok)
+        granted = min(max_tokens, affordable)
+        if granted < min(MIN_OUTPUT_TOKENS, max_tokens):
+            return Grant(0)
+        reserved = input_cost + granted * self.price.output_per_mtok / 1_000_000
+        self.reserved += reserved
+        return Grant(granted, reserved)
+
+    async def settle(self, grant: Grant, usage: Usage) -> None:
+        """Release the call's reservation and record what it cost (nothing to record for an unpaid call)."""
+        self.reserved -= grant.reserved_usd
+        cost = self.price.cost(usage)
+        self.spent += cost
+        if usage != Usage():
+            await self.record(usage, cost)

@@ -103,3 +103,23 @@ def _starts_file(line: str, files: Sequence[str]) -> bool:
     stripped = stripped.removeprefix("+++ ").removeprefix("--- ")
     stripped = stripped.removeprefix("a/").removeprefix("b/")
     return any(stripped.startswith(path) for path in files)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a call gate admitted: the call's `max_tokens` (0: refused, over budget) and the USD it reserved."""
+
+    max_tokens: int
+    reserved_usd: float = 0.0
+
+
+class CallGate(Protocol):
+    """Checks each model call against the budgets before it is made, and records what it paid right after."""
+
+    async def admit(self, input_tokens: int, max_tokens: int) -> Grant:
+        """The call's allowance for this input estimate (max_tokens lowered to fit; 0 when nothing fits)."""
+        ...
+
+    async def settle(self, grant: Grant, usage: Usage) -> None:
+        """Release the reservation and record what the call cost (`Usage()` when it was not paid)."""
+        ...

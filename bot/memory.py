@@ -10,7 +10,6 @@ from bot.domain import FindingState, PullRequest, Severity, Side, Usage
 from bot.findings import KnownFinding
 from bot.render import Coverage, check_conclusion, render_check_summary
 from bot.store.base import Store
-from bot.store.spend import SpendRecord
 from bot.store.types import FindingRecord, ReviewRecord
 
 
@@ -91,17 +90,3 @@ async def remember_run(
     title, summary = render_check_summary(open_by_severity=by_severity, coverage=coverage, gate=gate)
     conclusion = check_conclusion(by_severity, gate, complete=not failed)
     await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)
-
-
-async def record_spend(store: Store, pr: PullRequest, request: RunRequest, analysis: Analysis) -> None:
-    """Append the run's model cost to the spend ledger as soon as it is paid (before posting, which may fail)."""
-    outcome = analysis.outcome
-    if outcome is None or outcome.calls == 0:
-        return
-    usage = outcome.usage
-    await store.record_spend(SpendRecord(
-        owner=pr.owner, repo=pr.full_name, pr=pr.number, author=pr.author, model=outcome.model,
-        cost_usd=outcome.cost_usd, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
-        job_id=request.job_id, at=time.time(),
-    ))

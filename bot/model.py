@@ -34,7 +34,16 @@ import anthropic
 from pydantic import ValidationError
 
 from bot.answer import output_schema, parse_answer
-from bot.contract import BatchInput, BatchOutcome, PullContext, ReviewOutcome, Splitter, split_batch
+from bot.contract import (
+    BatchInput,
+    BatchOutcome,
+    CallGate,
+    Grant,
+    PullContext,
+    ReviewOutcome,
+    Splitter,
+    split_batch,
+)
 from bot.domain import Usage
 from bot.errors import BotError, ConfigError, DeadlineExceeded, ModelUnavailable, RetryLater
 from bot.prices import DEFAULT_PRICES, Price
@@ -44,10 +53,16 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS: Final = 16_000
+OVER_BUDGET_REASON: Final = "over budget: this call would exceed the review's or the day's remaining budget"
 MAX_RETRY_WAIT_S: Final = 60.0
 # The SDK refuses non-streaming calls whose max_tokens implies over 10 minutes at its assumed 128k tokens/hour
 # (`_calculate_nonstreaming_timeout` in anthropic/_base_client.py): 3600 * max_tokens / 128_000 > 600.
 NONSTREAMING_MAX_TOKENS: Final = 21_333
+
+def estimate_prompt_tokens(text: str) -> int:
+    """A conservative input-token estimate for budget checks (3 characters a token; images and tools: none)."""
+    return len(text) // 3 + 1
+
 
 def needs_streaming(max_tokens: int) -> bool:
     """Whether the SDK requires streaming for a call with this `max_tokens`."""
@@ -129,6 +144,7 @@ class Reviewer:
         prices: Mapping[str, Price] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         split: Splitter = split_batch,
+        gate: CallGate | None = None,
     ) -> None:
         table = {**DEFAULT_PRICES, **(prices or {})}
         if model not in table:
@@ -143,9 +159,11 @@ class Reviewer:
         self.price = table[model]
         self.max_tokens = max_tokens
         self.split = split
+        self.gate = gate  # budgets checked before each call, spend recorded after it (None: unlimited)
         self._system: list[anthropic.types.TextBlockParam] = [
             {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}
         ]
+        self._system_tokens = estimate_prompt_tokens(system_prompt())
         self._output_config: anthropic.types.OutputConfigParam = {
             "format": {"type": "json_schema", "schema": output_schema()}
         }
@@ -237,14 +255,25 @@ class Reviewer:
             {"role": "user", "content": [{"type": "text", "text": prompt.text}]}
         ]
         async with semaphore:
+            grant = Grant(self.max_tokens)
+            if self.gate is not None:
+                grant = await self.gate.admit(self._system_tokens + estimate_prompt_tokens(prompt.text),
+                                              self.max_tokens)
+                if grant.max_tokens <= 0:
+                    return _Attempt(_failed(batch, OVER_BUDGET_REASON, Usage()))
             started = time.monotonic()
+            paid = Usage()
             try:
-                message = await self._call(messages, first_event)
+                message = await self._call(messages, first_event, grant.max_tokens)
+                paid = _usage(message.usage)
             except anthropic.APIStatusError as exc:
                 return self._rejected(batch, exc)
             except anthropic.APIConnectionError as exc:
                 raise ModelUnavailable(f"model API unreachable after retries: {type(exc).__name__}") from None
-        usage = _usage(message.usage)
+            finally:
+                if self.gate is not None:  # recorded as soon as it is paid, whatever happens next
+                    await self.gate.settle(grant, paid)
+        usage = paid
         run.usage += usage
         run.calls += 1
         stop = message.stop_reason
@@ -253,19 +282,19 @@ class Reviewer:
             extra={
                 "batch": batch.index, "stop_reason": stop, "input_tokens": usage.input_tokens,
                 "output_tokens": usage.output_tokens, "cache_read_tokens": usage.cache_read_input_tokens,
-                "cache_write_tokens": usage.cache_creation_input_tokens,
+                "cache_write_tokens": usage.cache_creation_input_tokens, "max_tokens": grant.max_tokens,
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
         return self._judge(batch, message, usage)
 
     async def _call(
-        self, messages: list[anthropic.types.MessageParam], first_event: asyncio.Event | None = None
+        self, messages: list[anthropic.types.MessageParam], first_event: asyncio.Event | None, max_tokens: int
     ) -> anthropic.types.Message:
         """One Messages call; streamed when `first_event` waits for its first event or `max_tokens` requires it."""
-        if first_event is not None or needs_streaming(self.max_tokens):
+        if first_event is not None or needs_streaming(max_tokens):
             async with self.client.messages.stream(
-                model=self.model, max_tokens=self.max_tokens, system=self._system,
+                model=self.model, max_tokens=max_tokens, system=self._system,
                 messages=messages, output_config=self._output_config,
             ) as stream:
                 if first_event is not None:
@@ -273,7 +302,7 @@ class Reviewer:
                     first_event.set()
                 return await stream.get_final_message()
         return await self.client.messages.create(
-            model=self.model, max_tokens=self.max_tokens, system=self._system,
+            model=self.model, max_tokens=max_tokens, system=self._system,
             messages=messages, output_config=self._output_config,
         )
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from bot.analysis import Analysis, Plan, analyse, estimated_cost, make_scope, plan
-from bot.budget import DailyBudget, daily_caps
+from bot.analysis import Analysis, analyse, estimated_cost, make_scope, plan
+from bot.budget import SpendGate, daily_caps
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
+from bot.config.schema import Budgets
 from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
 from bot.diff import Diff, diff_from, is_placeable
@@ -25,10 +26,12 @@ from bot.github.context import read_context
 from bot.github.payloads import Review
 from bot.jobs import AppContext
 from bot.logs import log_context
-from bot.memory import known_findings, record_spend, remember_run
+from bot.memory import known_findings, remember_run
 from bot.model import Reviewer, make_client
+from bot.prices import DEFAULT_PRICES
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
 from bot.store.base import Store
+from bot.store.spend import DailySpend, SpendRecord
 from bot.store.types import FindingRecord, Job, ReviewRecord
 from bot.trust import automatic_review_allowed, awaiting_maintainer_text
 
@@ -340,15 +343,18 @@ async def _review_and_post(
         repo_view=await _read_context(gh, pr, scope),
     )
     planned = await asyncio.to_thread(plan, analysis_scope)  # filtering and rendering: off the event loop
-    refusal = await _over_daily_caps(store, pr, effective, planned)
+    day_start = time.time() // 86_400 * 86_400  # 00:00 UTC
+    caps = _daily_caps(await store.daily_spend(pr.owner, pr.full_name, pr.number, pr.author, day_start),
+                       effective.config.budgets)
+    refusal = daily_caps(caps, estimated_cost(planned.estimated_tokens, effective.model))
     if not refusal.allowed:
         await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached",
                                   summary=refusal.message)
         return Outcome("skipped", f"{refusal.scope} over its daily budget")
     reviewer = Reviewer(services.model_client, effective.model, effective.effort,
-                        concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds)
+                        concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds,
+                        gate=_spend_gate(store, pr, request, effective, caps))
     analysis = await analyse(analysis_scope, reviewer, planned)
-    await record_spend(store, pr, request, analysis)  # paid now: counted whatever happens to the job after
     if analysis.outcome is not None and services.metrics is not None:
         services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
     not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
@@ -385,16 +391,31 @@ async def _review_and_post(
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
 
 
-async def _over_daily_caps(store: Store, pr: PullRequest, effective: EffectiveConfig, planned: Plan) -> DailyBudget:
-    """Whether this review fits today's caps of the installation, the pull request and its author (UTC day)."""
-    day_start = time.time() // 86_400 * 86_400
-    spent = await store.daily_spend(pr.owner, pr.full_name, pr.number, pr.author, day_start)
-    budgets = effective.config.budgets
-    return daily_caps((
+def _daily_caps(spent: DailySpend, budgets: Budgets) -> tuple[tuple[str, float, float], ...]:
+    """(scope, spent today, limit) of the installation, the pull request and its author."""
+    return (
         ("installation", spent.installation, budgets.max_cost_usd_per_installation_per_day),
         ("pull request", spent.pull_request, budgets.max_cost_usd_per_pr_per_day),
         ("author", spent.author, budgets.max_cost_usd_per_author_per_day),
-    ), estimated_cost(planned.estimated_tokens, effective.model))
+    )
+
+
+def _spend_gate(store: Store, pr: PullRequest, request: ReviewRequest, effective: EffectiveConfig,
+                caps: tuple[tuple[str, float, float], ...]) -> SpendGate | None:
+    """Each model call of this review checked against the per-review cap and today's room, recorded when paid."""
+    async def record(usage: Usage, cost: float) -> None:
+        await store.record_spend(SpendRecord(
+            owner=pr.owner, repo=pr.full_name, pr=pr.number, author=pr.author, model=effective.model,
+            cost_usd=cost, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
+            job_id=request.job_id, at=time.time(),
+        ))
+
+    price = DEFAULT_PRICES.get(effective.model)
+    if price is None:  # the Reviewer refuses an unpriced model with a configuration error
+        return None
+    room = min(limit - spent for _, spent, limit in caps)
+    return SpendGate(price, effective.config.budgets.max_cost_usd_per_review, room, record)
 
 
 def _touched_notes(analysis: Analysis) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from bot.budget import daily_caps
 from bot.domain import Usage
-from bot.errors import GitHubUnavailable
+from bot.errors import GitHubUnavailable, ModelUnavailable
 from bot.jobs import AppContext
 from bot.prices import DEFAULT_PRICES
 from bot.review import CHECK_NAME, ReviewRequest, Services, run_review
@@ -109,3 +109,46 @@ async def test_spend_is_recorded_when_paid_even_if_posting_fails(
     assert len(rows) == 2 and len(fake_claude.usages) == 2
     assert sum(r.cost_usd for r in rows) == pytest.approx(_paid(fake_claude))
     assert sum(r.output_tokens for r in rows) == sum(u["output_tokens"] for u in fake_claude.usages)
+
+
+async def test_caps_count_real_spend_and_the_ledger_equals_what_the_model_reported(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    # A small per-review cap: every call's max_tokens is lowered so input + max_tokens at the output price fits.
+    fake_github.set_file(OWNER, "repo", "main", CONFIG_FILE, "budgets: {max_cost_usd_per_review: 0.2}\n")
+    files = {f"svc/m{i}.py": f"def f{i}(x):\n    return x + {i}\n" for i in range(6)}
+    after = {path: text + "\n\ndef g(y):\n    return eval(y)\n" for path, text in files.items()}
+    fake_github.add_pull(OWNER, "repo", git_diff(files, after), head_sha="a" * 40)
+    fake_claude.fail_next("max_tokens", times=1)  # a truncated answer is paid for, then split into halves
+    # Attempt 1: posting fails (GitHub 502) after the model was paid; attempt 2: the model API is overloaded
+    # (not paid); attempt 3 succeeds. Every paid call is in the ledger.
+    post_fails = fake_github.fail_next("POST", r"/pulls/1/reviews$", status=502, times=10)
+    for attempt, error in ((1, GitHubUnavailable), (2, ModelUnavailable), (3, None)):
+        if attempt == 2:
+            post_fails.times = 0
+            fake_claude.fail_next("overloaded", times=1)
+        request = ReviewRequest(job_id=1, installation_id=INSTALLATION, owner=OWNER, repo="repo", number=1,
+                                trigger="pull_request.opened", attempts=attempt)
+        if error is None:
+            assert (await run_review(request, services)).status == "posted"
+        else:
+            with pytest.raises(error):
+                await run_review(request, services)
+    rows = await services.store.spend_rows()
+    assert len(rows) == len(fake_claude.usages) >= 3
+    assert sum(r.cost_usd for r in rows) == pytest.approx(_paid(fake_claude))
+    assert sum(r.input_tokens for r in rows) == sum(u["input_tokens"] for u in fake_claude.usages)
+    asked = [r.json["max_tokens"] for r in fake_claude.requests]
+    assert all(0 < tokens < 16_000 for tokens in asked)  # lowered from the default to fit $0.20
+
+
+async def test_a_call_that_cannot_fit_is_not_made_and_its_files_are_listed_over_budget(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    fake_github.set_file(OWNER, "repo", "main", CONFIG_FILE, "budgets: {max_cost_usd_per_review: 0.001}\n")
+    fake_github.add_pull(OWNER, "repo", git_diff(BEFORE, AFTER), head_sha="a" * 40)
+    outcome = await run_review(_request(), services)
+    assert fake_claude.requests == [] and await services.store.spend_rows() == []
+    assert outcome.status == "posted"
+    (review,) = [r for r in fake_github.reviews(OWNER, "repo", 1) if r.get("state") != "PENDING"]
+    assert "app/users.py" in review["body"] and "over budget" in review["body"]
