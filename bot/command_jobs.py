@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.commands import (
     ACTION_KINDS,
@@ -26,6 +27,7 @@ from bot.github.client import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader
+from bot.store.intake import REPLAY_WINDOW_SECONDS
 from bot.store.types import Job, JobKind, JobSpec
 from bot.trust import automatic_review_allowed
 
@@ -79,7 +81,11 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
         command = parse_command(request.body, identity.slug)
         if command is None or is_bot(request.author, request.author_type, identity.slug):
             return
-        # At most once per comment: a replayed delivery's job finds it recorded (a retry of this job goes on).
+        # At most once per comment: a replayed delivery's job finds it recorded (a retry of this job goes on);
+        # a comment older than the replay window is a replay too (its record may have been pruned since).
+        if _too_old(str(job.payload.get("created_at") or ""), time.time()):
+            log.info("comment %s is older than the replay window: ignored", request.comment_id)
+            return
         if job.attempts == 1 and await services.store.command_seen(request.comment_id):
             log.info("comment %s was handled before (a replayed delivery): ignored", request.comment_id)
             return
@@ -119,6 +125,15 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
             await _act(command.kind, request, services, pr.head_sha, context)
         if decision.reply:
             await reply(gh, request, decision.reply)
+
+
+def _too_old(created_at: str, now: float) -> bool:
+    """True when a comment's ISO 8601 `created_at` (as GitHub sends it) is older than REPLAY_WINDOW_SECONDS."""
+    try:
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False  # absent or unreadable: the comment-id record and the body hash still apply
+    return created < now - REPLAY_WINDOW_SECONDS
 
 
 async def _act(kind: CommandKind, request: CommandRequest, services: Services, head_sha: str,

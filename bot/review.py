@@ -11,10 +11,9 @@ from functools import partial
 from typing import Any
 
 from bot.analysis import Analysis, analyse, estimated_cost, make_scope, plan
-from bot.budget import SpendGate, daily_caps
+from bot.budget import daily_caps
 from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
-from bot.config.schema import Budgets
 from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
 from bot.diff import Diff, diff_from, is_placeable
@@ -28,10 +27,9 @@ from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, remember_run
 from bot.model import Reviewer, make_client
-from bot.prices import DEFAULT_PRICES
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
+from bot.spending import spend_gate, todays_caps
 from bot.store.base import Store
-from bot.store.spend import DailySpend, SpendRecord
 from bot.store.types import FindingRecord, Job, ReviewRecord
 from bot.trust import automatic_review_allowed, awaiting_maintainer_text
 
@@ -343,9 +341,7 @@ async def _review_and_post(
         repo_view=await _read_context(gh, pr, scope),
     )
     planned = await asyncio.to_thread(plan, analysis_scope)  # filtering and rendering: off the event loop
-    day_start = time.time() // 86_400 * 86_400  # 00:00 UTC
-    caps = _daily_caps(await store.daily_spend(pr.owner, pr.full_name, pr.number, pr.author, day_start),
-                       effective.config.budgets)
+    caps = await todays_caps(store, pr, effective.config.budgets)
     refusal = daily_caps(caps, estimated_cost(planned.estimated_tokens, effective.model))
     if not refusal.allowed:
         await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached",
@@ -353,7 +349,7 @@ async def _review_and_post(
         return Outcome("skipped", f"{refusal.scope} over its daily budget")
     reviewer = Reviewer(services.model_client, effective.model, effective.effort,
                         concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds,
-                        gate=_spend_gate(store, pr, request, effective, caps))
+                        gate=spend_gate(store, pr, request.job_id, effective, caps))
     analysis = await analyse(analysis_scope, reviewer, planned)
     if analysis.outcome is not None and services.metrics is not None:
         services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
@@ -389,33 +385,6 @@ async def _review_and_post(
     await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=posted.id,
                   omitted=frozenset(body.omitted))
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
-
-
-def _daily_caps(spent: DailySpend, budgets: Budgets) -> tuple[tuple[str, float, float], ...]:
-    """(scope, spent today, limit) of the installation, the pull request and its author."""
-    return (
-        ("installation", spent.installation, budgets.max_cost_usd_per_installation_per_day),
-        ("pull request", spent.pull_request, budgets.max_cost_usd_per_pr_per_day),
-        ("author", spent.author, budgets.max_cost_usd_per_author_per_day),
-    )
-
-
-def _spend_gate(store: Store, pr: PullRequest, request: ReviewRequest, effective: EffectiveConfig,
-                caps: tuple[tuple[str, float, float], ...]) -> SpendGate | None:
-    """Each model call of this review checked against the per-review cap and today's room, recorded when paid."""
-    async def record(usage: Usage, cost: float) -> None:
-        await store.record_spend(SpendRecord(
-            owner=pr.owner, repo=pr.full_name, pr=pr.number, author=pr.author, model=effective.model,
-            cost_usd=cost, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_input_tokens, cache_write_tokens=usage.cache_creation_input_tokens,
-            job_id=request.job_id, at=time.time(),
-        ))
-
-    price = DEFAULT_PRICES.get(effective.model)
-    if price is None:  # the Reviewer refuses an unpriced model with a configuration error
-        return None
-    room = min(limit - spent for _, spent, limit in caps)
-    return SpendGate(price, effective.config.budgets.max_cost_usd_per_review, room, record)
 
 
 def _touched_notes(analysis: Analysis) -> list[str]:

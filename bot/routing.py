@@ -125,6 +125,7 @@ def _comment_command(payload: Payload, pr: int, source: str) -> list[JobSpec]:
         "author_type": str(_get(comment, "user").get("type") or "User"),
         "author_association": str(comment.get("author_association") or ""),
         "in_reply_to_id": comment.get("in_reply_to_id"),
+        "created_at": str(comment.get("created_at") or ""),  # a command older than the replay window is ignored
     }
     return [_spec(payload, JobKind.COMMAND, pr, None, data)]
 

@@ -201,3 +201,21 @@ async def test_a_replayed_command_is_carried_out_once_before_and_after_a_push(
     reviews = [j for j in await app_context.store.list_jobs() if j.kind == JobKind.REVIEW]
     assert len(reviews) == 1
     assert len(fake_github.reactions) == 1  # one 👀: the replays were ignored before any GitHub call
+
+
+@pytest.mark.parametrize("age_days, obeyed", [(0.01, True), (8, False)])
+async def test_a_command_older_than_the_replay_window_is_ignored(
+    fake_github: FakeGitHub, app_context: AppContext, age_days: float, obeyed: bool
+) -> None:
+    import datetime
+
+    _outsider_pr(fake_github)
+    event, payload = _comment_job_payload(fake_github, f"@{SLUG} review", WRITER)
+    created = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=age_days)
+    payload["comment"]["created_at"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (spec,) = route(event, payload).specs
+    await app_context.store.enqueue(spec)
+    job = await app_context.store.claim("w", 60, kinds=[JobKind.COMMAND])
+    assert job is not None
+    await handle_command_job(job, app_context)
+    assert (await app_context.store.claim("w", 60, kinds=[JobKind.REVIEW]) is not None) == obeyed
