@@ -66,6 +66,16 @@ class FindingAnswer(BaseModel):
         )
 
 
+class VerdictAnswer(BaseModel):
+    """The verification turn's judgement of one finding of the answer before it (by index)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)
+    keep: bool
+    reason: str
+
+
 class Answer(BaseModel):
     """The model's whole answer for one batch."""
 
@@ -73,12 +83,20 @@ class Answer(BaseModel):
 
     summary: str
     findings: list[FindingAnswer]
+    # Only the verification turn fills it; optional, so one schema (and one cached prefix) serves both turns.
+    verdicts: list[VerdictAnswer] = Field(default_factory=list)
 
 
 def parse_answer(text: str) -> tuple[str, tuple[Finding, ...]]:
     """Validate the model's JSON answer; raises ValueError (incl. pydantic's ValidationError) when it is unusable."""
     answer = Answer.model_validate(json.loads(text))
     return answer.summary.strip(), tuple(f.to_finding() for f in answer.findings)
+
+
+def parse_verdicts(text: str) -> dict[int, tuple[bool, str]]:
+    """The verification turn's verdicts by finding index; raises ValueError when the answer is unusable."""
+    answer = Answer.model_validate(json.loads(text))
+    return {v.index: (v.keep, v.reason) for v in answer.verdicts}
 
 
 # Key order is fixed so the schema's text, part of the cached prompt prefix, is stable across pydantic versions.

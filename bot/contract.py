@@ -30,6 +30,14 @@ class BatchInput:
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """A finding the verification pass dropped, and the model's one-line reason (logged, never posted)."""
+
+    finding: Finding
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BatchOutcome:
     """The result for (part of) one batch; `error` set means its files were not reviewed, and why."""
 
@@ -39,6 +47,8 @@ class BatchOutcome:
     summary: str = ""
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
+    checked: int = 0  # findings the verification pass looked at
+    dropped: tuple[Dropped, ...] = ()  # findings it dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,18 @@ class ReviewOutcome:
     cost_usd: float
     model: str
     calls: int
+    verify_usage: Usage = field(default_factory=Usage)  # the verification turns' share of `usage`
+    verify_cost_usd: float = 0.0  # ... and of `cost_usd`
+
+    @property
+    def dropped(self) -> tuple[Dropped, ...]:
+        """Findings the verification pass dropped, in batch order."""
+        return tuple(d for b in self.batches if b.error is None for d in b.dropped)
+
+    @property
+    def checked(self) -> int:
+        """Findings the verification pass looked at."""
+        return sum(b.checked for b in self.batches if b.error is None)
 
     @property
     def findings(self) -> tuple[Finding, ...]:

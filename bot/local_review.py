@@ -220,7 +220,8 @@ async def _analyse(
     status.stage(f"reviewing {plural(len(files), 'file')} in {plural(len(batches), 'batch')} ({effective.model})")
     model = make_client(settings)
     try:
-        reviewer = Reviewer(model, effective.model, effective.effort, concurrency=settings.model_concurrency,
+        reviewer = Reviewer(model, effective.model, effective.effort, verify=effective.config.review.verify,
+                            concurrency=settings.model_concurrency,
                             deadline_s=settings.review_deadline_seconds)
         return await analyse(scope, reviewer)
     finally:

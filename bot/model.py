@@ -27,13 +27,13 @@ import email.utils
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import anthropic
 from pydantic import ValidationError
 
-from bot.answer import output_schema, parse_answer
+from bot.answer import output_schema, parse_answer, parse_verdicts
 from bot.contract import (
     BatchInput,
     BatchOutcome,
@@ -49,10 +49,13 @@ from bot.errors import BotError, ConfigError, DeadlineExceeded, ModelUnavailable
 from bot.prices import DEFAULT_PRICES, Price
 from bot.prompts import batch_prompt, system_prompt
 from bot.settings import Settings
+from bot.verify import apply_verdicts, verify_turn
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS: Final = 16_000
+# A verdict per finding is short: enough for dozens of findings, and a small reservation against the budgets.
+VERIFY_MAX_TOKENS: Final = 4_000
 OVER_BUDGET_REASON: Final = "over budget: this call would exceed the review's or the day's remaining budget"
 MAX_RETRY_WAIT_S: Final = 60.0
 # The SDK refuses non-streaming calls whose max_tokens implies over 10 minutes at its assumed 128k tokens/hour
@@ -122,6 +125,7 @@ class _Run:
     """Per-review accounting, shared by the batch tasks."""
 
     usage: Usage = field(default_factory=Usage)
+    verify_usage: Usage = field(default_factory=Usage)
     calls: int = 0
 
 
@@ -145,6 +149,7 @@ class Reviewer:
         max_tokens: int = DEFAULT_MAX_TOKENS,
         split: Splitter = split_batch,
         gate: CallGate | None = None,
+        verify: bool = False,
     ) -> None:
         table = {**DEFAULT_PRICES, **(prices or {})}
         if model not in table:
@@ -160,6 +165,7 @@ class Reviewer:
         self.max_tokens = max_tokens
         self.split = split
         self.gate = gate  # budgets checked before each call, spend recorded after it (None: unlimited)
+        self.verify = verify
         self._system: list[anthropic.types.TextBlockParam] = [
             {"type": "text", "text": system_prompt(), "cache_control": {"type": "ephemeral"}}
         ]
@@ -192,7 +198,8 @@ class Reviewer:
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
-        return ReviewOutcome(outcomes, run.usage, cost, self.model, run.calls)
+        return ReviewOutcome(outcomes, run.usage, cost, self.model, run.calls, run.verify_usage,
+                             self.price.cost(run.verify_usage))
 
     async def _review_all(
         self, run: _Run, context: PullContext, batches: Sequence[BatchInput]
@@ -251,9 +258,10 @@ class Reviewer:
             repo=context.repo, title=context.title, body=context.body, files=batch.files, diff=batch.text,
             instructions=context.instructions, language=context.language,
         )
-        messages: list[anthropic.types.MessageParam] = [
-            {"role": "user", "content": [{"type": "text", "text": prompt.text}]}
-        ]
+        block: anthropic.types.TextBlockParam = {"type": "text", "text": prompt.text}
+        if self.verify:  # the verification turn reads the batch from the cache instead of paying for it again
+            block["cache_control"] = {"type": "ephemeral"}
+        messages: list[anthropic.types.MessageParam] = [{"role": "user", "content": [block]}]
         async with semaphore:
             grant = Grant(self.max_tokens)
             if self.gate is not None:
@@ -286,7 +294,64 @@ class Reviewer:
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
-        return self._judge(batch, message, usage)
+        attempt = self._judge(batch, message, usage)
+        if self.verify and attempt.outcome.error is None and attempt.outcome.findings:
+            answer = "".join(b.text for b in message.content if b.type == "text")
+            return _Attempt(await self._verify(run, semaphore, messages, answer, attempt.outcome))
+        return attempt
+
+    async def _verify(
+        self, run: _Run, semaphore: asyncio.Semaphore, messages: list[anthropic.types.MessageParam], answer: str,
+        outcome: BatchOutcome,
+    ) -> BatchOutcome:
+        """The verification turn (see `bot.verify`): same conversation, same schema; it can only drop findings,
+        and when it fails the findings stand."""
+        turn: list[anthropic.types.MessageParam] = [
+            *messages,
+            {"role": "assistant", "content": [{"type": "text", "text": answer}]},
+            {"role": "user", "content": [{"type": "text", "text": verify_turn()}]},
+        ]
+        async with semaphore:
+            grant = Grant(VERIFY_MAX_TOKENS)
+            if self.gate is not None:  # the turn is a model call like any other: inside the budgets
+                estimate = self._system_tokens + estimate_prompt_tokens(turn_text(turn))
+                grant = await self.gate.admit(estimate, VERIFY_MAX_TOKENS)
+                if grant.max_tokens <= 0:
+                    log.info("verification skipped: over budget; findings kept", extra={"batch": outcome.index})
+                    return outcome
+            paid = Usage()
+            try:
+                message = await self._call(turn, None, grant.max_tokens)
+                paid = _usage(message.usage)
+            except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+                log.warning("verification turn failed; findings kept", extra={"batch": outcome.index,
+                                                                              "error": type(exc).__name__})
+                return outcome
+            finally:
+                if self.gate is not None:
+                    await self.gate.settle(grant, paid)
+        usage = paid
+        run.usage += usage
+        run.verify_usage += usage
+        run.calls += 1
+        checked = replace(outcome, usage=outcome.usage + usage, checked=len(outcome.findings))
+        text = "".join(b.text for b in message.content if b.type == "text")
+        try:
+            if message.stop_reason not in ("end_turn", "stop_sequence"):
+                raise ValueError(f"stopped: {message.stop_reason}")
+            verdicts = parse_verdicts(text)
+        except ValueError as exc:  # pydantic's ValidationError included
+            log.warning("verification answer unusable; findings kept", extra={"batch": outcome.index,
+                                                                               "error": type(exc).__name__})
+            return checked
+        kept, dropped = apply_verdicts(outcome.findings, verdicts)
+        log.info("verification", extra={"batch": outcome.index, "checked": len(outcome.findings),
+                                        "dropped": len(dropped), "input_tokens": usage.input_tokens,
+                                        "cache_read_tokens": usage.cache_read_input_tokens,
+                                        "output_tokens": usage.output_tokens})
+        for item in dropped:  # model text: only at DEBUG, like prompts and diffs
+            log.debug("verification dropped %r: %s", item.finding.title, item.reason)
+        return replace(checked, findings=kept, dropped=dropped)
 
     async def _call(
         self, messages: list[anthropic.types.MessageParam], first_event: asyncio.Event | None, max_tokens: int
@@ -346,6 +411,18 @@ class Reviewer:
 # The API's 400 texts for a request over the context window: the input alone ("prompt is too long: N tokens >
 # M maximum"), or input plus max_tokens ("input length and `max_tokens` exceed context limit: N + K > M, ...").
 _TOO_LONG_MARKERS: Final = ("too long", "exceed context limit")
+
+
+def turn_text(messages: Sequence[anthropic.types.MessageParam]) -> str:
+    """Every text block of a conversation, joined (for the input-token estimate of a later turn)."""
+    texts: list[str] = []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            texts.append(content)
+            continue
+        texts += [str(block.get("text", "")) for block in content if isinstance(block, dict)]
+    return "\n".join(texts)
 
 
 def _failed(batch: BatchInput, reason: str, usage: Usage) -> BatchOutcome:

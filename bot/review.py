@@ -32,6 +32,7 @@ from bot.spending import spend_gate, todays_caps
 from bot.store.base import Store
 from bot.store.types import FindingRecord, Job, ReviewRecord
 from bot.trust import automatic_review_allowed, awaiting_maintainer_text
+from bot.verify import verified_note
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,7 @@ async def _review_and_post(
         await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached",
                                   summary=refusal.message)
         return Outcome("skipped", f"{refusal.scope} over its daily budget")
-    reviewer = Reviewer(services.model_client, effective.model, effective.effort,
+    reviewer = Reviewer(services.model_client, effective.model, effective.effort, verify=effective.config.review.verify,
                         concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds,
                         gate=spend_gate(store, pr, request.job_id, effective, caps))
     analysis = await analyse(analysis_scope, reviewer, planned)
@@ -375,7 +376,8 @@ async def _review_and_post(
         min_severity=effective.config.min_inline_severity,
         suppressed=analysis.decision.suppressed_counts(),
         repo_url=repo_url,
-        notes=[*_touched_notes(analysis), *filter(None, [dropped_note(len(analysis.no_code))])],
+        notes=[*_touched_notes(analysis), *filter(None, [dropped_note(len(analysis.no_code)),
+                                                             _verified_note(analysis)])],
     ))
     comments = tuple(comment for _, comment in analysis.placement.inline)
     posted = await gh.post_review(
@@ -385,6 +387,12 @@ async def _review_and_post(
     await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=posted.id,
                   omitted=frozenset(body.omitted))
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
+
+
+def _verified_note(analysis: Analysis) -> str:
+    """The verification pass's sentence for the body ('' when it dropped nothing)."""
+    outcome = analysis.outcome
+    return verified_note(outcome.checked, len(outcome.dropped)) if outcome else ""
 
 
 def _touched_notes(analysis: Analysis) -> list[str]:

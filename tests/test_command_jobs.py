@@ -160,7 +160,7 @@ async def test_review_from_a_writer_reacts_queues_a_review_and_the_job_posts_it(
 
     assert reactions_on(fake_github, comment) == ["eyes"]
     assert bot_replies(fake_github) == []  # the review itself is the answer
-    assert fake_claude.requests == []  # nothing reaches the model before the review job runs
+    assert fake_claude.first_turns == []  # nothing reaches the model before the review job runs
     [job] = await queued_reviews(context.store)
     assert job.head_sha == HEAD1 and job.trigger == "command.review"
     assert {k: job.payload[k] for k in ("full", "comment_id", "source", "pr", "owner", "repo", "installation_id")} == {
@@ -175,7 +175,7 @@ async def test_review_from_a_writer_reacts_queues_a_review_and_the_job_posts_it(
     await handle_review_job(await _claim(context.store, JobKind.REVIEW), context)
     [review] = _submitted(fake_github)
     assert review["commit_id"] == HEAD1
-    assert len(fake_claude.requests) == 1
+    assert len(fake_claude.first_turns) == 1
 
 
 async def test_full_review_queues_a_full_job_that_reviews_the_whole_pr(
@@ -195,7 +195,7 @@ async def test_full_review_queues_a_full_job_that_reviews_the_whole_pr(
     assert job.payload["full"] is True and job.trigger == "command.full_review" and job.head_sha == HEAD2
     assert ReviewRequest.from_job(job).full
     await handle_review_job(await _claim(context.store, JobKind.REVIEW), context)
-    prompt = str(fake_claude.requests[-1].json["messages"])
+    prompt = str(fake_claude.first_turns[-1].json["messages"])
     assert "app/users.py" in prompt.split("FILE", 1)[-1]  # not only the incremental change to other.py
     assert not fake_github.requests_to("GET", r"/compare/")  # full scope: no incremental comparison
 
@@ -227,12 +227,12 @@ async def test_pause_skips_automatic_reviews_but_review_still_works_and_resume_r
     assert (await context.store.get_pr_state(f"{OWNER}/{REPO}", 1)).paused
     assert len(bot_replies(fake_github)) == 1 and "paused" in bot_replies(fake_github)[0]
     assert await _automatic_review(context, trigger="pull_request.synchronize") == "skipped"
-    assert fake_claude.requests == []
+    assert fake_claude.first_turns == []
 
     await command(context, fake_github, f"@{SLUG} review")
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
     await handle_review_job(await _claim(context.store, JobKind.REVIEW), context)
-    assert len(_submitted(fake_github)) == 1 and len(fake_claude.requests) == 1
+    assert len(_submitted(fake_github)) == 1 and len(fake_claude.first_turns) == 1
 
     resumed = await command(context, fake_github, f"@{SLUG} resume")
     assert reactions_on(fake_github, resumed) == ["eyes"]
@@ -274,7 +274,7 @@ async def test_help_replies_with_the_command_list_in_the_same_place(
     [threaded] = [c for c in fake_github.review_comments.values() if c.get("in_reply_to_id") == comment["id"]]
     assert threaded["body"] == reply
     assert len([c for c in fake_github.issue_comments.values() if "_put" not in c]) == 1
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
 
 
 async def test_config_replies_with_the_effective_configuration_as_yaml(
@@ -287,7 +287,7 @@ async def test_config_replies_with_the_effective_configuration_as_yaml(
     data = yaml.safe_load(reply.split("```yaml\n", 1)[1].rsplit("```", 1)[0])
     assert data["max_inline_comments"] == 7
     assert f"{OWNER}/{REPO}:{CONFIG_FILE}@main" in reply
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
 
 
 async def test_unknown_or_argument_carrying_commands_get_help_and_nothing_else(
@@ -301,7 +301,7 @@ async def test_unknown_or_argument_carrying_commands_get_help_and_nothing_else(
         assert len(replies) == count, body
         assert replies[-1].startswith("I did not recognise that command."), body
         assert reactions_on(fake_github, comment) == [], body
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
 
 
 # ---------------------------------------------------------------- who may not
@@ -319,7 +319,7 @@ async def test_read_only_users_get_one_refusal_per_command_and_nothing_runs(
         assert reactions_on(fake_github, comment) == [], word
     assert await queued_reviews(context.store) == []
     assert not (await context.store.get_pr_state(f"{OWNER}/{REPO}", 1)).paused
-    assert fake_claude.requests == []
+    assert fake_claude.first_turns == []
 
 
 async def test_pr_author_without_write_access_is_refused_by_default(
@@ -362,7 +362,7 @@ async def test_bots_and_the_app_itself_are_never_answered(
         await direct_command(context, fake_github, f"@{SLUG} review", login, kind)
 
         assert bot_replies(fake_github) == [] and fake_github.reactions == {}, login
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
     assert not fake_github.requests_to("GET", r"/permission$")
     assert await context.store.count_commands(f"{OWNER}/{REPO}", 0) == 0
 
@@ -383,7 +383,7 @@ async def test_mentions_in_code_quotes_or_to_other_apps_do_nothing(
     for body in bodies:
         comment = await command(context, fake_github, body)
         assert bot_replies(fake_github) == [] and reactions_on(fake_github, comment) == [], body
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
     assert not fake_github.requests_to("GET", r"/permission$")
     assert await context.store.count_commands(f"{OWNER}/{REPO}", 0) == 0
     # The same handler does obey the plain form (the cases above fail for the right reason).
@@ -408,7 +408,7 @@ async def test_the_eleventh_command_on_a_pr_in_an_hour_gets_one_limit_reply_then
     for login in (WRITER, "boss", WRITER):
         await command(context, fake_github, f"@{SLUG} review", login=login)
     assert len(bot_replies(fake_github)) == 11  # silence after the one limit reply
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
     assert not fake_github.reactions
 
 
@@ -433,7 +433,7 @@ async def test_permission_lookup_errors_fail_closed(
         await command(context, fake_github, f"@{SLUG} review")
     assert len(fake_github.requests_to("GET", r"/permission$")) == 3  # first try + 2 retries
     assert bot_replies(fake_github) == [] and not fake_github.reactions
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
     fake_github.faults.clear()
 
     # A definite refusal from GitHub (403): refused, with the one short reply.
@@ -441,7 +441,7 @@ async def test_permission_lookup_errors_fail_closed(
     comment = await command(context, fake_github, f"@{SLUG} review")
     [reply] = bot_replies(fake_github)
     assert reply.startswith("Sorry") and reactions_on(fake_github, comment) == []
-    assert await queued_reviews(context.store) == [] and fake_claude.requests == []
+    assert await queued_reviews(context.store) == [] and fake_claude.first_turns == []
 
 
 async def test_disabled_repository_refuses_review_but_answers_help(
@@ -521,7 +521,7 @@ async def test_a_command_review_of_a_closed_pr_says_why_nothing_happened(
     outcome = await run_review(request, services)
     await reply_after_review(request, outcome, services)
     assert bot_replies(fake_github) == ["No review: pull request is not open."]
-    assert fake_claude.requests == []
+    assert fake_claude.first_turns == []
 
 
 async def test_review_job_handler_replies_no_new_findings_for_commands(

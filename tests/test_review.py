@@ -74,8 +74,8 @@ async def test_opened_pr_gets_one_review_with_anchored_comments(fake_github: Fak
     assert "package-lock.json" in review["body"]  # excluded file listed in the coverage report
     assert "not reviewed" in review["body"].lower()
     # The model saw the handler, not the lock file.
-    assert "find_user" in _user_text(fake_claude.requests[-1])
-    assert "package-lock.json\\n" not in _user_text(fake_claude.requests[-1]).split("FILE")[-1]
+    assert "find_user" in _user_text(fake_claude.first_turns[-1])
+    assert "package-lock.json\\n" not in _user_text(fake_claude.first_turns[-1]).split("FILE")[-1]
     checks = list(fake_github.check_runs.values())
     assert any(c["name"] == CHECK_NAME and c.get("conclusion") == "success" for c in checks)
 
@@ -123,8 +123,8 @@ async def test_synchronize_reviews_only_the_changed_file_and_does_not_repeat(
     outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
 
     assert outcome.status == "posted"
-    assert "svc/mod07.py" not in _diff_section(fake_claude.requests[-1])
-    assert "svc/mod31.py" in _diff_section(fake_claude.requests[-1])
+    assert "svc/mod07.py" not in _diff_section(fake_claude.first_turns[-1])
+    assert "svc/mod31.py" in _diff_section(fake_claude.first_turns[-1])
     reviews = _submitted(fake_github)
     assert len(reviews) == 2
     second = [c for c in fake_github.review_comments.values() if c.get("pull_request_review_id") == reviews[1]["id"]]
@@ -156,7 +156,7 @@ async def test_force_push_reviews_everything_but_posts_no_finding_twice(
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
     outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
 
-    section = _diff_section(fake_claude.requests[-1])
+    section = _diff_section(fake_claude.first_turns[-1])
     assert "app/users.py" in section and "app/other.py" in section  # full re-review
     titles = [c["body"] for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]
     assert len(titles) == 1
@@ -213,7 +213,7 @@ async def test_draft_is_skipped_until_ready_and_exact_duplicate_is_not_posted(
     diff = git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW})
     pr = fake_github.add_pull(OWNER, REPO, diff, head_sha=HEAD1, base_sha=BASE, draft=True)
     assert (await run_review(_request(), services)).status == "skipped"
-    assert fake_claude.requests == []
+    assert fake_claude.first_turns == []
     pr.draft = False
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]))
     assert (await run_review(_request(job_id=2, trigger="pull_request.ready_for_review"), services)).status == "posted"
@@ -266,7 +266,7 @@ async def test_installation_over_its_daily_budget_gets_no_model_call(
     outcome = await run_review(_request(), services)
 
     assert outcome.status == "skipped" and "daily budget" in outcome.detail
-    assert fake_claude.requests == []
+    assert fake_claude.first_turns == []
     assert _submitted(fake_github) == []
     [check] = fake_github.check_runs.values()
     assert check["conclusion"] == "neutral" and "Daily budget" in check["output"]["title"]
@@ -285,7 +285,7 @@ async def test_pr_over_the_review_budget_gets_a_partial_review_naming_what_was_l
 
     assert (await run_review(_request(), services)).status == "posted"
 
-    section = _diff_section(fake_claude.requests[-1])
+    section = _diff_section(fake_claude.first_turns[-1])
     assert "app/auth/login.py" in section
     assert "docs/guide.md" not in section and "tests/test_big.py" not in section
     [review] = _submitted(fake_github)
@@ -383,7 +383,7 @@ async def test_crash_between_posting_and_recording_never_posts_a_second_review(
 
     assert retried.status == "duplicate" and "on GitHub" in retried.detail
     assert len(_submitted(fake_github)) == 1
-    assert len(fake_claude.requests) == 1
+    assert len(fake_claude.first_turns) == 1
     # What the crashed run posted is remembered again: a later full review does not repeat it.
     assert [r.path for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)] == ["app/users.py"]
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2)]))
@@ -425,7 +425,7 @@ async def test_merging_the_base_into_the_head_does_not_review_the_bases_changes(
 
     await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
 
-    section = _diff_section(fake_claude.requests[-1])
+    section = _diff_section(fake_claude.first_turns[-1])
     assert "app/users.py" in section and "lib/vendor.py" not in section
 
 
@@ -443,5 +443,5 @@ async def test_an_unreachable_previous_head_means_a_full_review_not_a_dead_job(
     outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
 
     assert outcome.status == "posted"
-    section = _diff_section(fake_claude.requests[-1])
+    section = _diff_section(fake_claude.first_turns[-1])
     assert "app/users.py" in section and "app/other.py" in section

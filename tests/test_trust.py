@@ -94,7 +94,7 @@ async def test_fork_pr_by_an_outsider_costs_nothing_and_says_how_to_start(
         assert check["conclusion"] == "neutral" and check["status"] == "completed"
         assert f"`@{SLUG} review`" in check["output"]["summary"]
 
-    assert fake_claude.requests == []
+    assert fake_claude.first_turns == []
     assert fake_github.reviews(OWNER, REPO, 1) == []
     assert [c for c in fake_github.issue_comments.values() if c["_key"] == (OWNER, REPO, 1)] == []
 
@@ -106,7 +106,7 @@ async def test_an_author_with_write_access_is_reviewed_even_as_contributor(
     fake_github.set_permission(OWNER, REPO, OUTSIDER, "write")
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
     assert (await run_review(_request(), services)).status == "posted"
-    assert len(fake_claude.requests) == 1
+    assert len(fake_claude.first_turns) == 1
 
 
 async def test_trust_everyone_restores_automatic_reviews_for_all(
@@ -134,7 +134,7 @@ async def test_a_maintainers_command_reviews_and_carrying_over_is_a_choice(
     fake_claude.queue(Answer(findings=[finding("app/users.py", 5, title="eval")]))
     outcome = await run_review(_request(job_id=3, trigger="pull_request.synchronize"), services)
     assert outcome.status == ("posted" if carries_over else "skipped")
-    assert len(fake_claude.requests) == (2 if carries_over else 1)
+    assert len(fake_claude.first_turns) == (2 if carries_over else 1)
 
 
 # ---------------------------------------------------------------- the PR author's own commands

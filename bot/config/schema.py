@@ -150,6 +150,18 @@ class Commands(_Strict):
     )
 
 
+class Review(_Strict):
+    """How each finding is checked before it is posted."""
+
+    verify: bool = Field(
+        default=True,
+        description=(
+            "After each batch's answer, a second turn of the same conversation (read from the prompt cache) has the "
+            "model re-check every finding; the ones it drops are counted in the review body, never posted."
+        ),
+    )
+
+
 class RepoConfig(_Strict):
     """The whole `.github/senior-review.yml` file; every key is optional."""
 
@@ -196,6 +208,7 @@ class RepoConfig(_Strict):
     effort: Effort | None = Field(default=None, description="Reasoning effort; null: the server's default.")
     budgets: Budgets = Field(default_factory=Budgets, description=Budgets.__doc__)
     commands: Commands = Field(default_factory=Commands, description=Commands.__doc__)
+    review: Review = Field(default_factory=Review, description=Review.__doc__)
     summary_comment: bool = Field(
         default=True,
         description="Open the review body with a short summary of the change; false: verdict and coverage only.",

@@ -73,13 +73,15 @@ async def run_case(case: Case, settings: Settings, reviewer: Any, model: str, ef
     )
 
 
-async def run_eval(cases: Sequence[Case], settings: Settings, model: str, effort: Effort | None) -> list[CaseRun]:
+async def run_eval(
+    cases: Sequence[Case], settings: Settings, model: str, effort: Effort | None, verify: bool = True
+) -> list[CaseRun]:
     """Every case, in order, with one client and one reviewer."""
     from bot.model import Reviewer, make_client
 
     client = make_client(settings)
     try:
-        reviewer = Reviewer(client, model, effort, concurrency=settings.model_concurrency,
+        reviewer = Reviewer(client, model, effort, concurrency=settings.model_concurrency, verify=verify,
                             deadline_s=settings.review_deadline_seconds)
         return [await run_case(case, settings, reviewer, model, effort) for case in cases]
     finally:
@@ -161,6 +163,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `eval` command's options."""
     parser.add_argument("--model", help="model to review with (default: REVIEW_MODEL)")
     parser.add_argument("--effort", choices=("low", "medium", "high"), help="effort (default: REVIEW_EFFORT)")
+    parser.add_argument("--no-verify", action="store_true", help="skip the verification pass (review.verify: false)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE (- for stdout)")
     parser.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
     parser.add_argument("--cases", metavar="DIR", default=str(CASES_DIR), help="directory of case files")
@@ -181,7 +184,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     model = args.model or settings.review_model
     effort: Effort | None = args.effort or settings.review_effort
-    runs = asyncio.run(run_eval(cases, settings, model, effort))
+    runs = asyncio.run(run_eval(cases, settings, model, effort, verify=not args.no_verify))
     data = as_json(runs, model, effort)
     if args.json == "-":
         print(json.dumps(data, indent=2))

@@ -53,6 +53,8 @@ Where each behaviour comes from (Anthropic's public docs and the installed SDK, 
   `message_start` is sent after `first_event_latency` and the deltas are spread over the rest of `latency`.
 
 Test controls (all thread-safe; the server runs in another thread):
+    fake.queue_follow_up(*answers) the same for requests that continue a conversation (they hold an assistant
+                                  message: the verification turn); unscripted, they answer with no verdicts
     fake.queue(*answers)          scripted answers, one per successful request, in order; an answer is an
                                   `Answer`, a dict `{"summary", "findings"}`, a list of finding dicts, or a
                                   callable(request_json) -> any of those. When empty, `fake.default` answers
@@ -69,6 +71,7 @@ Test controls (all thread-safe; the server runs in another thread):
                                   "invalid_json"; a faulted request does not consume a scripted answer
     fake.known_models             the models answered; any other is 404 (a set: add, remove or replace)
     fake.context_window = 1000    tokens (input + max_tokens) a request may use; default CONTEXT_WINDOW
+    fake.first_turns              the requests that start a conversation (no verification turns)
     fake.requests                 every request received, as `Recorded(headers, json, at)`, rejected ones too
     fake.served                   (arrival, end) monotonic times of every answered request, in answer order
     fake.hold() / fake.release(n) answers wait at a gate (before their latency) until released: `release(n)`
@@ -139,6 +142,7 @@ class Answer:
 
     findings: Sequence[dict[str, Any]] = ()
     summary: str = "No problems found in this batch."
+    verdicts: Sequence[dict[str, Any]] = ()
     text: str | None = None
     stop_reason: str = "end_turn"
     latency: float | None = None  # overrides `FakeClaude.latency` for this answer
@@ -147,7 +151,10 @@ class Answer:
         """The text block the model would produce."""
         if self.text is not None:
             return self.text
-        return json.dumps({"summary": self.summary, "findings": list(self.findings)})
+        data: dict[str, Any] = {"summary": self.summary, "findings": list(self.findings)}
+        if self.verdicts:
+            data["verdicts"] = list(self.verdicts)
+        return json.dumps(data)
 
 
 AnswerSource = Answer | dict[str, Any] | list[dict[str, Any]] | Callable[[dict[str, Any]], Any]
@@ -215,6 +222,7 @@ class FakeClaude:
     usages: list[dict[str, int]] = field(default_factory=list)
     served: list[tuple[float, float]] = field(default_factory=list)
     _answers: deque[AnswerSource] = field(default_factory=deque)
+    _follow_ups: deque[AnswerSource] = field(default_factory=deque)
     _faults: deque[_Fault] = field(default_factory=deque)
     _cache: dict[str, float] = field(default_factory=dict)
     arrivals: list[Arrival] = field(default_factory=list)
@@ -233,6 +241,11 @@ class FakeClaude:
         """Script the answers of the next successful requests, in order."""
         with self._lock:
             self._answers.extend(answers)
+
+    def queue_follow_up(self, *answers: AnswerSource) -> None:
+        """Script the answers of the next requests that continue a conversation (hold an assistant message)."""
+        with self._lock:
+            self._follow_ups.extend(answers)
 
     def fail_next(self, kind: str, times: int = 1, retry_after: float | None = None) -> None:
         """Make the next `times` requests fail with `kind` (see FAULT_KINDS); faults queue in order."""
@@ -263,6 +276,14 @@ class FakeClaude:
             else:
                 self._passes += n
 
+    @property
+    def first_turns(self) -> list[Recorded]:
+        """The requests that start a conversation (a batch's review), without the verification turns after them."""
+        with self._lock:
+            return [r for r in self.requests
+                    if not (isinstance(r.json, dict) and any(isinstance(m, dict) and m.get("role") == "assistant"
+                                                             for m in r.json.get("messages") or []))]
+
     def reset(self) -> None:
         """Forget requests, scripts, faults, cache and latency; restore the known models and context window."""
         with self._lock:
@@ -273,6 +294,7 @@ class FakeClaude:
             self.usages.clear()
             self.served.clear()
             self._answers.clear()
+            self._follow_ups.clear()
             self._faults.clear()
             self._cache.clear()
             self.latency = 0.0
@@ -445,7 +467,12 @@ class FakeClaude:
 
     def _take_answer(self, body: dict[str, Any]) -> Answer:
         with self._lock:
-            source: AnswerSource = self._answers.popleft() if self._answers else self.default
+            if any(m.get("role") == "assistant" for m in body["messages"]):
+                # A later turn of a conversation (the bot's verification turn) has its own script; unscripted,
+                # it answers with no verdicts, which keeps every finding.
+                source: AnswerSource = self._follow_ups.popleft() if self._follow_ups else Answer(summary="")
+            else:
+                source = self._answers.popleft() if self._answers else self.default
         if callable(source) and not isinstance(source, Answer):
             source = source(body)
         answer = _as_answer(source)
@@ -509,7 +536,8 @@ def _as_answer(source: Any) -> Answer:
     if isinstance(source, list):
         return Answer(findings=source)
     if isinstance(source, dict):
-        return Answer(findings=source.get("findings", []), summary=source.get("summary", ""))
+        return Answer(findings=source.get("findings", []), summary=source.get("summary", ""),
+                      verdicts=source.get("verdicts", []))
     if isinstance(source, str):
         return Answer(text=source)
     raise TypeError(f"fake Claude: cannot use {type(source).__name__} as an answer")
