@@ -116,6 +116,9 @@ class Run:
     spacing_wait: float  # seconds spent waiting in the write spacer (GitHub's "1 s between writes")
     call_starts: list[float]  # when each model request arrived, seconds after the review started
     inline_at: list[str]  # path:line of the inline comments this review posted
+    usages: list[dict[str, int]]  # the fake's `usage` of each model call, in order
+    verify_turns: list[bool]  # whether each model call was a verification turn
+    context_tokens: int  # estimated tokens of the CONTEXT blocks and TESTS lines the review sent
 
     @property
     def review_posts(self) -> int:
@@ -161,6 +164,7 @@ async def measure(name: str, number: int, job_id: int, trigger: str, services: A
 
     await asyncio.sleep(spaced.interval)  # let the previous review's last write age out of the spacer
     g0, c0, comments0, waited0 = len(gh.requests), len(claude.requests), len(gh.review_comments), spaced.waited
+    u0 = len(claude.usages)
     request = ReviewRequest(job_id=job_id, installation_id=INSTALLATION, owner=OWNER, repo=REPO, number=number,
                             trigger=trigger)
     started = time.monotonic()
@@ -173,7 +177,20 @@ async def measure(name: str, number: int, job_id: int, trigger: str, services: A
         sum(len(_user_text(r.json).encode()) for r in calls),
         len(gh.review_comments) - comments0, spaced.waited - waited0, [r.at - started for r in calls],
         [f"{c['path']}:{c['line']}" for c in list(gh.review_comments.values())[comments0:]],
+        claude.usages[u0:], [_is_verify(r.json) for r in calls],
+        sum(_context_tokens(_user_text(r.json)) for r in calls if not _is_verify(r.json)),
     )
+
+
+def _is_verify(body: dict[str, Any]) -> bool:
+    return any(m.get("role") == "assistant" for m in body["messages"])
+
+
+def _context_tokens(text: str) -> int:
+    from bot.diff_render import estimate_tokens
+
+    return sum(estimate_tokens(line) for line in text.splitlines(keepends=True)
+               if line.startswith(("CONTEXT ", "C ", "TESTS ")))
 
 
 async def run(latency: float, files: int, write_interval: float, verbose: bool, first_event: float) -> None:
@@ -200,6 +217,9 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool, 
         fake.create_app(pem, app_id=1, slug="senior-review")
         fake.add_installation(INSTALLATION, OWNER, [REPO])
         fake.add_pull(OWNER, REPO, full_diff, number=1, head_sha=HEAD_A, base_sha=BASE_SHA)
+        for sha, tree in ((HEAD_A, head), (HEAD_B, head), (HEAD_B2, head2)):  # what the context query reads
+            for path, text in tree.items():
+                fake.set_file(OWNER, REPO, sha, path, text)
         pr2 = fake.add_pull(OWNER, REPO, full_diff, number=2, head_sha=HEAD_B, base_sha=BASE_SHA)
         claude.latency, claude.first_event_latency = latency, first_event
         claude.queue(*([answer] * 1000))
@@ -227,6 +247,7 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool, 
     report([first, full, incr], latency, files, len(full_diff), len(push_diff), write_interval,
            settings.model_concurrency, verbose)
     report_fan_out(*await fan_out(latency, first_event, 4), latency, first_event)
+    report_quality(full)
 
 
 # -- fan-out: a 4-batch review against the fake Claude (no GitHub), with its baseline from the same run ------------
@@ -315,6 +336,27 @@ def report_fan_out(now: FanOut, baseline: FanOut, latency: float, first_event: f
           f"{baseline.ratio:.2f} ({baseline.wall:.2f}s / {baseline.summed:.2f}s over {baseline.calls} calls)")
     print(f"fan-out at the first streamed event: wall / sum of call durations {now.ratio:.2f} "
           f"({now.wall:.2f}s / {now.summed:.2f}s over {now.calls} calls) (goal <= 0.35)")
+
+
+def report_quality(full: Run) -> None:
+    """What context and verification cost one full review: GitHub calls and model tokens (the last lines)."""
+    from bot.domain import Usage
+    from bot.prices import DEFAULT_PRICES
+
+    price = DEFAULT_PRICES["claude-sonnet-5-5"]
+    usages = [Usage(u["input_tokens"], u["output_tokens"], u["cache_creation_input_tokens"],
+                    u["cache_read_input_tokens"]) for u in full.usages]
+    review = sum(usages, Usage())
+    verify = sum((u for u, v in zip(usages, full.verify_turns, strict=True) if v), Usage())
+    inputs = review.input_tokens + review.cache_read_input_tokens + review.cache_creation_input_tokens
+    graphql = sum(1 for m, p in full.github if (m, p) == ("POST", "/graphql"))
+    print(f"context, full review: +{graphql} GitHub call (GraphQL) (goal <= 2 more), +{full.context_tokens:,} "
+          f"estimated model input tokens ({full.context_tokens / inputs:.1%} of the review's {inputs:,})")
+    share = price.cost(verify) / price.cost(review)
+    print(f"verification, full review: {sum(full.verify_turns)} of {len(usages)} model calls, "
+          f"{verify.input_tokens + verify.cache_read_input_tokens + verify.cache_creation_input_tokens:,} input "
+          f"tokens ({verify.cache_read_input_tokens:,} read from cache), {verify.output_tokens:,} output tokens, "
+          f"${price.cost(verify):.4f} of ${price.cost(review):.4f} = {share:.1%} of the review's cost (goal <= 25%)")
 
 
 def main() -> None:
