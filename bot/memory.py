@@ -88,5 +88,10 @@ async def remember_run(
             severity = Severity(record.severity)
             by_severity[severity] = by_severity.get(severity, 0) + 1
     title, summary = render_check_summary(open_by_severity=by_severity, coverage=coverage, gate=gate)
+    outcome = analysis.outcome
+    if outcome is not None:  # the run's cost reaches the check run even when no review is posted
+        u = outcome.usage
+        tokens = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens + u.output_tokens
+        summary += f" Run: {tokens:,} tokens, ${outcome.cost_usd:,.4f}."
     conclusion = check_conclusion(by_severity, gate, complete=not failed)
     await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)

@@ -358,9 +358,11 @@ async def _review_and_post(
     coverage = Coverage(analysis.reviewed, unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
     nothing_new = not analysis.placement.inline and not analysis.placement.unplaced
     failed = bool(analysis.outcome and analysis.outcome.failed)
-    if nothing_new and scope.incremental_from is not None and not failed:
+    if nothing_new and not failed:
+        # A clean change gets no review at all: the coverage line and the cost go to the check run only.
         await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=None)
-        return Outcome("silent", f"no new findings since {scope.incremental_from[:12]}")
+        since = f" since {scope.incremental_from[:12]}" if scope.incremental_from else ""
+        return Outcome("silent", f"no new findings{since}")
     current = await gh.get_pull(pr.number)
     if current.head_sha != pr.head_sha:
         raise StaleHead(f"head moved from {pr.head_sha[:12]} to {current.head_sha[:12]}")

@@ -14,6 +14,7 @@ from bot.jobs import AppContext, WorkerPool, build_registry
 from bot.reconcile import CATCH_UP, REDELIVER, Reconciler
 from bot.routing import route
 from bot.store.types import JobSpec
+from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_reconcile import Deliveries
@@ -49,8 +50,10 @@ async def review_queue(context: AppContext, until: Any) -> None:
 
 
 async def test_missed_pull_requests_are_reviewed_after_a_restart(
-    app_context: AppContext, fake_github: FakeGitHub, github_deliveries: Deliveries
+    app_context: AppContext, fake_github: FakeGitHub, github_deliveries: Deliveries,
+    fake_claude: FakeClaude,
 ) -> None:
+    fake_claude.default = Answer(findings=[finding("app/users.py", 2)])  # a finding: each review is posted
     fake_github.add_pull(OWNER, REPO, DIFF, number=1, head_sha=sha(1))  # its webhook never arrived
     fake_github.add_pull(OWNER, REPO, DIFF, number=2, head_sha=sha(2), draft=True)
     fake_github.add_pull(OWNER, REPO, DIFF, number=3, head_sha=sha(3), author="dependabot[bot]", author_type="Bot")

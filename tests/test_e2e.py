@@ -115,7 +115,7 @@ def test_signed_pr_opened_webhook_ends_in_one_precise_review(
     assert _wait_for(lambda: any(c.get("conclusion") for c in fake_github.check_runs.values()), 10)
     time.sleep(0.5)
     assert len(submitted()) == 1
-    assert len(fake_claude.requests) == 1
+    assert len(fake_claude.first_turns) == 1
     log = (tmp_path / "serve.log").read_text()
     messages = [json.loads(line).get("msg", "") for line in log.splitlines() if line.startswith("{")]
     assert messages and not any("422" in m or "Unprocessable" in m for m in messages)  # not the timestamps
@@ -137,7 +137,8 @@ def test_bot_sender_and_draft_get_no_review_while_a_normal_pr_does(
     assert _deliver(server, "pull_request", _opened(3, draft=True), "e2e-draft") == 202  # job runs, then skips
     # One worker takes jobs in order: once a later, normal PR is reviewed, the draft's job has run too.
     fake_github.add_pull("octo", "repo", diff, number=4, head_sha=HEAD)
+    fake_claude.queue(Answer(findings=[finding("a.py", 1, title="A problem to post")]))  # a clean PR gets no review
     assert _deliver(server, "pull_request", _opened(4), "e2e-normal") == 202
     assert _wait_for(lambda: any(r["state"] != "PENDING" for r in fake_github.reviews("octo", "repo", 4)))
-    assert len(fake_claude.requests) == 1
+    assert len(fake_claude.first_turns) == 1
     assert fake_github.reviews("octo", "repo", 2) == [] and fake_github.reviews("octo", "repo", 3) == []

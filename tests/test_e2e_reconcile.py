@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.claude import FakeClaude
+from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakePull
 from tests.fakes.github_reconcile import Deliveries
@@ -50,6 +50,7 @@ def test_a_restarted_server_redelivers_and_catches_up_once(
                     GITHUB_API_URL=fake_github.url, ANTHROPIC_API_KEY=fake_claude.api_key,
                     ANTHROPIC_BASE_URL=fake_claude.base_url, LOG_FORMAT="json", WORKERS="1")
     github_deliveries.configure(f"{base}/webhook", SECRET)
+    fake_claude.default = Answer(findings=[finding("app/users.py", 2)])  # a finding, so each review is posted
     # While the server was down: #1's webhook failed, #2's never came, #3 is a draft.
     first = fake_github.add_pull("octo", "repo", DIFF, number=1, head_sha="1" * 40)
     failed = github_deliveries.log("pull_request", _opened(fake_github, first), status_code=502)

@@ -21,6 +21,7 @@ from bot.reconcile import MAX_REQUESTS_PER_GUID, REDELIVER, Reconciler, acts_on,
 from bot.settings import Settings
 from bot.store.base import Store
 from bot.store.types import JobSpec
+from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakePull
 from tests.fakes.github_reconcile import Deliveries
@@ -109,8 +110,10 @@ def test_delivery_parsing_and_cursor() -> None:
 
 
 async def test_failed_delivery_is_redelivered_once_and_reviewed_once(
-    app_context: AppContext, fake_github: FakeGitHub, github_deliveries: Deliveries
+    app_context: AppContext, fake_github: FakeGitHub, github_deliveries: Deliveries,
+    fake_claude: FakeClaude,
 ) -> None:
+    fake_claude.default = Answer(findings=[finding("app/users.py", 2)])  # a finding: each review is posted
     pull = fake_github.add_pull(OWNER, REPO, DIFF, number=7, head_sha=HEAD)
     with bot_server(app_context.settings) as url:
         github_deliveries.configure(f"{url}/webhook", "secret")

@@ -160,7 +160,10 @@ async def test_force_push_reviews_everything_but_posts_no_finding_twice(
     assert "app/users.py" in section and "app/other.py" in section  # full re-review
     titles = [c["body"] for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]
     assert len(titles) == 1
-    assert outcome.status == "posted"  # a full re-review reports its coverage even with nothing new
+    # Nothing new on a full re-review: no second review; coverage and cost go to the check run only.
+    assert outcome.status == "silent" and len(_submitted(fake_github)) == 1
+    last_check = list(fake_github.check_runs.values())[-1]
+    assert "reviewed" in last_check["output"]["summary"] and "Run: " in last_check["output"]["summary"]
 
 
 async def test_head_moving_during_review_drops_the_stale_result(
@@ -355,10 +358,10 @@ async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
     assert await resolve([ours]) == ["resolved"]
 
     fake_claude.queue(Answer(findings=[finding("app/users.py", 2, title="SQL injection")]))
+    posted_before = len(_submitted(fake_github))
     outcome = await run_review(_request(job_id=2, trigger="command.full_review", full=True, comment_id=5), services)
-    assert outcome.status == "posted"
+    assert outcome.status == "silent" and len(_submitted(fake_github)) == posted_before  # nothing new to say
     assert len([c for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]) == 1
-    assert "raised before not repeated (1 resolved earlier)" in _submitted(fake_github)[-1]["body"]
 
 
 async def test_crash_between_posting_and_recording_never_posts_a_second_review(
@@ -442,6 +445,6 @@ async def test_an_unreachable_previous_head_means_a_full_review_not_a_dead_job(
 
     outcome = await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
 
-    assert outcome.status == "posted"
+    assert outcome.status == "silent"  # reviewed in full, found nothing: no review, the check run has the coverage
     section = _diff_section(fake_claude.first_turns[-1])
     assert "app/users.py" in section and "app/other.py" in section
