@@ -106,7 +106,7 @@ async def test_spend_is_recorded_when_paid_even_if_posting_fails(
             await run_review(ReviewRequest(job_id=1, installation_id=INSTALLATION, owner=OWNER, repo="repo",
                                            number=1, trigger="pull_request.opened", attempts=attempt), services)
     rows: list[Any] = await services.store.spend_rows()
-    assert len(rows) == 2 and len(fake_claude.usages) == 2
+    assert len(rows) == 2 and len(fake_claude.first_turns) == 2  # each review also paid its verification turn
     assert sum(r.cost_usd for r in rows) == pytest.approx(_paid(fake_claude))
     assert sum(r.output_tokens for r in rows) == sum(u["output_tokens"] for u in fake_claude.usages)
 
