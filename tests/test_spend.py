@@ -106,7 +106,8 @@ async def test_spend_is_recorded_when_paid_even_if_posting_fails(
             await run_review(ReviewRequest(job_id=1, installation_id=INSTALLATION, owner=OWNER, repo="repo",
                                            number=1, trigger="pull_request.opened", attempts=attempt), services)
     rows: list[Any] = await services.store.spend_rows()
-    assert len(rows) == 2 and len(fake_claude.first_turns) == 2  # each review also paid its verification turn
+    # One row per paid call: each review's batch and its verification turn.
+    assert len(rows) == len(fake_claude.usages) == 4 and len(fake_claude.first_turns) == 2
     assert sum(r.cost_usd for r in rows) == pytest.approx(_paid(fake_claude))
     assert sum(r.output_tokens for r in rows) == sum(u["output_tokens"] for u in fake_claude.usages)
 
@@ -119,6 +120,7 @@ async def test_caps_count_real_spend_and_the_ledger_equals_what_the_model_report
     files = {f"svc/m{i}.py": f"def f{i}(x):\n    return x + {i}\n" for i in range(6)}
     after = {path: text + "\n\ndef g(y):\n    return eval(y)\n" for path, text in files.items()}
     fake_github.add_pull(OWNER, "repo", git_diff(files, after), head_sha="a" * 40)
+    fake_claude.default = Answer(findings=[finding("svc/m0.py", 5, title="eval of input")])  # so a review is posted
     fake_claude.fail_next("max_tokens", times=1)  # a truncated answer is paid for, then split into halves
     # Attempt 1: posting fails (GitHub 502) after the model was paid; attempt 2: the model API is overloaded
     # (not paid); attempt 3 succeeds. Every paid call is in the ledger.
