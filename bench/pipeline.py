@@ -197,7 +197,7 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool, 
     """Start both fakes, run the three reviews, print the figures."""
     import anthropic
 
-    from bot.github.client import GitHubApp
+    from bot.github.auth import GitHubApp
     from bot.review import Services
     from bot.settings import load_settings
     from bot.store.base import Store

@@ -126,7 +126,7 @@ async def run(files: int, changed: int) -> None:
     from starlette.routing import Route
 
     from bot.app import healthz
-    from bot.github.client import GitHubApp
+    from bot.github.auth import GitHubApp
     from bot.review import ReviewRequest, Services, run_review
     from bot.settings import load_settings
     from bot.store.base import Store

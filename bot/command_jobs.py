@@ -23,7 +23,7 @@ from bot.commands import (
 )
 from bot.config.load import load_effective_config
 from bot.domain import is_bot
-from bot.github.client import RepoClient
+from bot.github.repo import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader

@@ -39,8 +39,8 @@ if TYPE_CHECKING:  # the heavy modules (anthropic, githubkit) load after the arg
     from bot.config.load import EffectiveConfig
     from bot.contract import PullContext
     from bot.diff import Diff
-    from bot.github.client import RepoClient
     from bot.github.payloads import PostedReview
+    from bot.github.repo import RepoClient
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -149,7 +149,7 @@ async def review_pull_request(
     """Read `owner/repo#number` with `token`, review it like the App, and with `post` submit one review."""
     from bot.config.load import load_effective_config
     from bot.contract import PullContext
-    from bot.github.client import token_repo_client
+    from bot.github.auth import token_repo_client
 
     status = status or _Status(None)
     gh = client or token_repo_client(settings, token, owner, repo)
@@ -194,7 +194,7 @@ class _TokenConfigReader:
         self._settings, self._token, self._gh = settings, token, gh
 
     async def get_file(self, owner: str, repo: str, path: str, ref: str | None) -> str | None:
-        from bot.github.client import token_repo_client
+        from bot.github.auth import token_repo_client
 
         if (owner, repo) == (self._gh.owner, self._gh.repo):
             return await self._gh.get_file(path, ref)

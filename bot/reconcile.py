@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bot.catch_up import CatchUpSummary, catch_up_once
 from bot.errors import BotError
-from bot.github.client import GitHubApp
+from bot.github.auth import GitHubApp
 from bot.github.hooks import AppHooks, HookDelivery
 from bot.jobs import AppContext
 from bot.routing import ROUTES, ignore

@@ -20,9 +20,10 @@ from bot.diff import Diff, diff_from, is_placeable
 from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
 from bot.errors import Forbidden, GitHubError, NotFound, StaleHead, Unprocessable
 from bot.evidence import dropped_note
-from bot.github.client import GitHubApp, RepoClient
+from bot.github.auth import GitHubApp
 from bot.github.context import read_context
 from bot.github.payloads import Review
+from bot.github.repo import RepoClient
 from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, remember_run

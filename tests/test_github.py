@@ -1,4 +1,4 @@
-"""bot.github.client against the fake GitHub over loopback, through the real githubkit."""
+"""bot.github against the fake GitHub over loopback, through the real githubkit."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ from bot.errors import (
     TooLarge,
     Unprocessable,
 )
-from bot.github.client import APP_EVENTS, APP_PERMISSIONS, GitHubApp, RepoClient
+from bot.github.auth import GitHubApp
+from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS
+from bot.github.repo import RepoClient
 from bot.github.retry import Failure, RetryPolicy, Transient, classify, rate_limit_wait, to_error
 from bot.settings import Settings
 from tests.fakes.gitdiff import git_diff

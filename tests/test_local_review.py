@@ -515,7 +515,7 @@ def test_config_problems_are_reported_and_the_review_runs_on_defaults(
 
 async def test_token_client_identity_and_empty_token(fake_github: FakeGitHub, cli_env: dict[str, str]) -> None:
     from bot.errors import ConfigError
-    from bot.github.client import ACTIONS_LOGIN, GitHubToken, token_repo_client
+    from bot.github.auth import ACTIONS_LOGIN, GitHubToken, token_repo_client
     from bot.settings import load_settings
 
     settings = load_settings(github_api_url=fake_github.url)

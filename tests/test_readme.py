@@ -63,7 +63,7 @@ def test_settings_table_names_every_setting() -> None:
 
 
 def test_permissions_in_readme_match_the_apps_single_list() -> None:
-    from bot.github.client import APP_EVENTS, APP_PERMISSIONS
+    from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS
 
     text = _section("Create and install the GitHub App")
     for event in APP_EVENTS:

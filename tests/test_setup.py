@@ -16,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.github.client import APP_EVENTS, APP_PERMISSIONS
+from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS
 from bot.github.setup import (
     TOKEN_COOKIE,
     AppCredentials,

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 from githubkit import AppAuthStrategy, AppInstallationAuthStrategy, GitHub
 
 from bot.errors import ConfigError
-from bot.github.client import GitHubApp, raw_call
+from bot.github.auth import GitHubApp
+from bot.github.transport import raw_call
 
 PER_PAGE = 100  # the most GitHub serves per page on every endpoint used here
 

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS
 from bot.settings import CREDENTIALS_FILE_NAME, Settings
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,7 @@ def default_app_name() -> str:
 
 
 def app_capabilities() -> tuple[dict[str, str], list[str]]:
-    """The App's permissions and events, from the GitHub client's single list."""
-    from bot.github.client import APP_EVENTS, APP_PERMISSIONS
-
+    """The App's permissions and events, from their single list in `bot.github.manifest`."""
     return dict(APP_PERMISSIONS), list(APP_EVENTS)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from bot.github.client import GitHubApp
+from bot.github.auth import GitHubApp
 from bot.jobs import AppContext, Registry
 from bot.metrics import Metrics
 from bot.settings import load_settings
