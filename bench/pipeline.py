@@ -160,7 +160,8 @@ def _time_write_spacing(github: Any) -> _SpacingTimer:
 async def measure(name: str, number: int, job_id: int, trigger: str, services: Any, gh: Any, claude: Any,
                   spaced: _SpacingTimer) -> Run:
     """One run_review, with the fakes' request logs sliced around it."""
-    from bot.review import ReviewRequest, run_review
+    from bot.review import run_review
+    from bot.services import ReviewRequest
 
     await asyncio.sleep(spaced.interval)  # let the previous review's last write age out of the spacer
     g0, c0, comments0, waited0 = len(gh.requests), len(claude.requests), len(gh.review_comments), spaced.waited
@@ -198,7 +199,7 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool, 
     import anthropic
 
     from bot.github.auth import GitHubApp
-    from bot.review import Services
+    from bot.services import Services
     from bot.settings import load_settings
     from bot.store.base import Store
     from tests.fakes.claude import running_fake_claude

@@ -127,7 +127,8 @@ async def run(files: int, changed: int) -> None:
 
     from bot.app import healthz
     from bot.github.auth import GitHubApp
-    from bot.review import ReviewRequest, Services, run_review
+    from bot.review import run_review
+    from bot.services import ReviewRequest, Services
     from bot.settings import load_settings
     from bot.store.base import Store
     from tests.fakes.claude import running_fake_claude

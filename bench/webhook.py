@@ -38,13 +38,12 @@ PLACEHOLDER = b"7777777"
 BOT_SERVER = """
 import sys, uvicorn
 from bot.app import create_app
-from bot.jobs import default_registry
 from bot.logs import configure_logging
 from bot.settings import load_settings
 
 settings = load_settings()
 configure_logging(settings.log_level, settings.log_format)
-app = create_app(settings, workers=0, migrate=True, registry=default_registry())
+app = create_app(settings, workers=0, migrate=True)
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None, access_log=False, lifespan="on")
 """
 

@@ -10,11 +10,9 @@ import asyncio
 import contextlib
 import gc
 import hmac
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,17 +22,17 @@ from starlette.routing import BaseRoute, Route
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.jobs import AppContext, Registry, WorkerPool
+    from bot.jobs import WorkerPool
+    from bot.registry import AppContext, Registry
+
+    # The workers' handlers, or a function building them (run in a thread: it imports the pipeline).
+    Handlers = Registry | Callable[[], Registry]
 
 log = logging.getLogger(__name__)
 
-# The onboarding work adds its pages through `bot.github.setup.setup_routes(settings) -> list[BaseRoute]`.
-SETUP_MODULE = "bot.github.setup"
 READY_WAIT_SECONDS = 5.0  # a delivery arriving during start-up waits this long for the database
 BACKGROUND_STOP_SECONDS = 5.0  # background tasks get this long to finish their step at shutdown
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_RUNTIME_MODULES = ("bot.jobs", "bot.store.base", "bot.webhook", "alembic.command", "alembic.runtime.migration")
-
 
 # A long-running task started with the workers (the reconciler): runs until the event is set at shutdown.
 BackgroundTask = Callable[["AppContext", asyncio.Event], Awaitable[None]]
@@ -135,50 +133,53 @@ def _public(error: str | None) -> str | None:
     return error.split(":", 1)[0] + " (details in the server log)"
 
 
-def extra_routes(settings: Settings) -> list[BaseRoute]:
-    """Routes other modules contribute: the setup pages (`bot.github.setup.setup_routes`) once that module exists."""
-    if importlib.util.find_spec(SETUP_MODULE) is None:
-        return []
-    setup_routes: Callable[[Settings], list[BaseRoute]] = importlib.import_module(SETUP_MODULE).setup_routes
-    return list(setup_routes(settings))
-
-
-def build_routes(settings: Settings) -> list[BaseRoute]:
-    """Every route of the app, as a plain list."""
+def build_routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
+    """Every route of the app, as a plain list: the app's own, then `extra` (the setup pages, from `bot.wiring`)."""
     routes: list[BaseRoute] = [
         Route("/webhook", webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return routes + extra_routes(settings)
+    return routes + list(extra)
 
 
-def _import_runtime(pipeline: bool) -> None:
-    for name in _RUNTIME_MODULES:
-        importlib.import_module(name)
-    from bot.jobs import PIPELINE_MODULE
+def _load_runtime() -> None:
+    """The database layer, intake, workers and migrations: imported in a worker thread so /healthz answers now."""
+    import alembic.command
+    import alembic.runtime.migration  # noqa: F401
 
-    if pipeline and importlib.util.find_spec(PIPELINE_MODULE) is not None:  # heavy imports: off the loop
-        importlib.import_module(PIPELINE_MODULE)
+    import bot.jobs
+    import bot.store.base
+    import bot.webhook  # noqa: F401
+
+
+async def _registry(handlers: Handlers | None, workers: int) -> Registry:
+    """The workers' handlers (none are needed without workers); a builder runs in a thread (heavy imports)."""
+    from bot.registry import Registry
+
+    if workers == 0 or handlers is None:
+        return Registry()
+    if isinstance(handlers, Registry):
+        return handlers
+    return await asyncio.to_thread(handlers)
 
 
 async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bool,
-                 registry: Registry | None, poll_seconds: float,
+                 handlers: Handlers | None, poll_seconds: float,
                  background: Sequence[BackgroundTask] = ()) -> WorkerPool | None:
     """Import the database layer off the event loop, open the store, migrate, start workers, mark ready."""
     if settings.missing_app_settings:
         workers = 0  # setup mode: no credentials, so no job could run; leave queued jobs alone
-    # The pipeline (and its heavy imports) is only needed when this process runs workers.
-    await asyncio.to_thread(_import_runtime, registry is None and workers > 0)
+    await asyncio.to_thread(_load_runtime)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.jobs import AppContext, build_registry, default_registry, start_pool
+    from bot.jobs import start_pool
     from bot.metrics import Metrics
+    from bot.registry import AppContext
     from bot.store.base import Store
 
-    if registry is None:
-        registry = build_registry(settings) if workers > 0 else default_registry()
+    registry = await _registry(handlers, workers)
     store = Store.from_settings(settings)
     context = AppContext(settings, store, Metrics(), registry)
     runtime.context = context
@@ -202,13 +203,17 @@ def create_app(
     *,
     workers: int | None = None,
     migrate: bool = False,
-    registry: Registry | None = None,
+    handlers: Handlers | None = None,
+    routes: Sequence[BaseRoute] = (),
     poll_seconds: float = 1.0,
     background: Sequence[BackgroundTask] = (),
 ) -> Starlette:
-    """Build the ASGI app; the lifespan opens the store (migrating if asked), runs `workers` job workers and the
-    `background` tasks (not in setup mode)."""
+    """Build the ASGI app with `routes` after its own; the lifespan opens the store (migrating if asked), runs
+    `workers` job workers with `handlers` and the `background` tasks (neither in setup mode). `bot.wiring` passes
+    the real ones; workers without handlers are refused here, so no job is ever taken and left unhandled."""
     count = settings.workers if workers is None else workers
+    if count and handlers is None:
+        raise ValueError("workers need handlers: create_app(..., handlers=...) (see bot.wiring)")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -216,7 +221,7 @@ def create_app(
         app.state.runtime = runtime
         if settings.missing_app_settings:
             log.warning("setup mode: missing %s", ", ".join(settings.missing_app_settings))
-        startup = asyncio.create_task(_start(runtime, settings, count, migrate, registry, poll_seconds,
+        startup = asyncio.create_task(_start(runtime, settings, count, migrate, handlers, poll_seconds,
                                              background))
         startup.add_done_callback(lambda task: _startup_failed(runtime, task))
         try:
@@ -224,7 +229,7 @@ def create_app(
         finally:
             await _shutdown(runtime, startup)
 
-    app = Starlette(routes=build_routes(settings), lifespan=lifespan)
+    app = Starlette(routes=build_routes(routes), lifespan=lifespan)
     app.state.settings = settings
     return app
 
@@ -252,41 +257,11 @@ async def _shutdown(runtime: Runtime, startup: asyncio.Task[WorkerPool | None]) 
         for task in pending:
             task.cancel()
         await asyncio.gather(*runtime.tasks, return_exceptions=True)
-    pool: Any = None
+    pool: WorkerPool | None = None
     with contextlib.suppress(asyncio.CancelledError, Exception):  # a start-up failure was logged already
         pool = await startup
     if pool is not None:
         await pool.stop()
     if runtime.context is not None:
-        from bot.jobs import close_clients
-
-        await close_clients(runtime.context)
+        await runtime.context.aclose()
         await runtime.context.store.close()
-
-
-async def reconcile(context: AppContext, stopping: asyncio.Event) -> None:
-    """`serve`'s background task: the reconciler (bot.reconcile), its imports off the event loop."""
-
-    def load() -> BackgroundTask:
-        from bot.reconcile import run_reconciler
-
-        return run_reconciler
-
-    await (await asyncio.to_thread(load))(context, stopping)
-
-
-def serve(settings: Settings, host: str | None, port: int | None, workers: int | None, migrate: bool) -> int:
-    """`python -m bot serve`: uvicorn with this app, migrating on start unless told not to."""
-    import uvicorn
-
-    app = create_app(settings, workers=workers, migrate=migrate, background=(reconcile,))
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
-    )
-    return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.github.hooks import AppHooks
-from bot.jobs import AppContext
+from bot.registry import AppContext
 from bot.store.types import pr_key
 from bot.webhook import record_event
 

@@ -15,14 +15,14 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.app import serve
+    from bot.wiring import serve
 
     settings = _settings(args)
     return serve(settings, host=args.host, port=args.port, workers=args.workers, migrate=not args.no_migrate)
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from bot.jobs import run_workers
+    from bot.wiring import run_workers
 
     return run_workers(_settings(args), count=args.workers)
 

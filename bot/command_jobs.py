@@ -24,9 +24,9 @@ from bot.commands import (
 from bot.config.load import load_effective_config
 from bot.domain import is_bot
 from bot.github.repo import RepoClient
-from bot.jobs import AppContext
 from bot.logs import log_context
-from bot.review import CHECK_NAME, Outcome, ReviewRequest, Services, _ConfigReader
+from bot.registry import AppContext
+from bot.services import CHECK_NAME, Outcome, ReviewRequest, Services
 from bot.store.intake import REPLAY_WINDOW_SECONDS
 from bot.store.types import Job, JobKind, JobSpec
 from bot.trust import automatic_review_allowed
@@ -92,7 +92,7 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
         gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
         pr = await gh.get_pull(request.number)
         effective = await load_effective_config(
-            _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
+            services.config_reader(request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
             services.settings,
         )
         store = services.store

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
-import inspect
 import logging
 import os
 import random
@@ -14,18 +11,16 @@ import signal
 import socket
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any
 
-from bot.errors import ConfigError, RetryLater, StaleHead
+from bot.errors import RetryLater, StaleHead
 from bot.incidents import FailureKind, classify, new_incident_id, public_reason
 from bot.instance import Instance, claim_instance
 from bot.logs import log_context
 from bot.metrics import Metrics
+from bot.registry import AppContext, Handler, Registry
 from bot.settings import Settings
 from bot.store.base import Store
-from bot.store.types import Job, JobKind, JobState
+from bot.store.types import Job, JobState
 
 log = logging.getLogger(__name__)
 
@@ -35,84 +30,6 @@ PRUNE_BATCH = 500
 DAY = 86_400.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 900.0
-# The integrator's pipeline module: when it exists and defines `register_handlers(registry)`, start-up calls it.
-PIPELINE_MODULE = "bot.review"
-
-
-@dataclass
-class AppContext:
-    """Long-lived objects shared by the web app and the workers (built in the app's lifespan)."""
-
-    settings: Settings
-    store: Store
-    metrics: Metrics
-    registry: Registry
-    github: Any = None  # bot.github.GitHubApp, set by the integrator's register_handlers / start-up
-    model: Any = None  # anthropic client, likewise
-    extras: dict[str, Any] = field(default_factory=dict)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)  # set by intake: a job was queued
-
-
-async def close_clients(context: AppContext) -> None:
-    """Close the long-lived clients the pipeline attached to the context (`aclose()` or `close()`)."""
-    for client in (context.github, context.model, *context.extras.values()):
-        close = getattr(client, "aclose", None) or getattr(client, "close", None)
-        if close is None:
-            continue
-        try:
-            result = close()
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # shutting down: log and carry on closing the rest
-            log.warning("closing %r failed", client, exc_info=True)
-
-
-Handler = Callable[[Job, AppContext], Coroutine[Any, Any, None]]
-# A dead-letter hook gets the public sentence (`bot.incidents`): never the exception's text.
-DeadLetterHook = Callable[[Job, str, AppContext], Awaitable[None]]
-
-
-@dataclass
-class Registry:
-    """Job kind -> handler, plus the hooks told about jobs that went dead."""
-
-    handlers: dict[str, Handler] = field(default_factory=dict)
-    dead_letter_hooks: list[DeadLetterHook] = field(default_factory=list)
-
-    def register(self, kind: str, handler: Handler) -> None:
-        """Handle jobs of `kind` with `handler` (replacing any earlier one)."""
-        self.handlers[kind] = handler
-
-    def on_dead_letter(self, hook: DeadLetterHook) -> None:
-        """Call `hook(job, reason, context)` when a job goes dead (post a comment or a failed check run)."""
-        self.dead_letter_hooks.append(hook)
-
-
-async def _log_only(job: Job, context: AppContext) -> None:
-    log.info("job %s (%s) for %s: no pipeline installed, completing", job.id, job.kind, job.key)
-
-
-async def _log_dead(job: Job, reason: str, context: AppContext) -> None:
-    log.error("job %s (%s) for %s is dead after %d attempts: %s", job.id, job.kind, job.key, job.attempts, reason)
-
-
-def default_registry() -> Registry:
-    """Placeholder handlers that only log (until the pipeline registers its own) and a logging dead-letter hook."""
-    registry = Registry()
-    registry.register(JobKind.REVIEW, _log_only)
-    registry.register(JobKind.COMMAND, _log_only)
-    registry.on_dead_letter(_log_dead)
-    return registry
-
-
-def build_registry(settings: Settings) -> Registry:
-    """The default registry, extended by `bot.review.register_handlers(registry)` when that module exists."""
-    registry = default_registry()
-    if importlib.util.find_spec(PIPELINE_MODULE) is not None:
-        register = getattr(importlib.import_module(PIPELINE_MODULE), "register_handlers", None)
-        if register is not None:
-            register(registry)
-    return registry
 
 
 def backoff_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -318,14 +235,15 @@ class WorkerPool:
 
 
 async def run_worker_process(
-    settings: Settings, count: int, registry: Registry | None = None, stop: asyncio.Event | None = None
+    settings: Settings, count: int, registry: Registry, stop: asyncio.Event | None = None
 ) -> None:
-    """Run `count` workers until SIGTERM/SIGINT (or `stop`), then drain within the shutdown grace."""
+    """Run `count` workers with `registry`'s handlers until SIGTERM/SIGINT (or `stop`), then drain within the
+    shutdown grace."""
     store = Store.from_settings(settings)
     try:
         if not await store.migrations_current():
             log.warning("database is not at the latest migration; run `python -m bot migrate`")
-        context = AppContext(settings, store, Metrics(), registry or build_registry(settings))
+        context = AppContext(settings, store, Metrics(), registry)
         pool = await start_pool(context, count)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -336,15 +254,12 @@ async def run_worker_process(
         await stop.wait()
         log.info("stopping: finishing or releasing running jobs")
         await pool.stop()
-        await close_clients(context)
+        await context.aclose()
     finally:
         await store.close()
 
 
-def run_workers(settings: Settings, count: int | None = None, registry: Registry | None = None) -> int:
-    """`python -m bot worker`: workers only (scale-out on PostgreSQL); returns the exit code."""
-    missing = [name for name in settings.missing_app_settings if name != "GITHUB_WEBHOOK_SECRET"]
-    if registry is None and missing:
-        raise ConfigError("workers need the GitHub App settings: missing " + ", ".join(missing))
-    asyncio.run(run_worker_process(settings, count or settings.workers or 1, registry))
+def run_workers(settings: Settings, count: int, registry: Registry) -> int:
+    """A process of `count` workers running `registry`'s handlers (see `bot.wiring.run_workers`); exit code 0."""
+    asyncio.run(run_worker_process(settings, count, registry))
     return 0

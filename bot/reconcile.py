@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 from bot.catch_up import CatchUpSummary, catch_up_once
 from bot.errors import BotError
-from bot.github.auth import GitHubApp
 from bot.github.hooks import AppHooks, HookDelivery
-from bot.jobs import AppContext
+from bot.registry import AppContext
 from bot.routing import ROUTES, ignore
 
 log = logging.getLogger(__name__)
@@ -86,15 +85,6 @@ def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def github_of(context: AppContext) -> GitHubApp:
-    """The context's GitHub App client (created on first use, reporting to the app's metrics)."""
-    if context.github is None:
-        context.github = GitHubApp(context.settings)
-        context.github.on_response = context.metrics.github_call
-    app: GitHubApp = context.github
-    return app
-
-
 class Reconciler:
     """Runs the redelivery scan and the catch-up under their leases; `run` schedules both."""
 
@@ -103,7 +93,7 @@ class Reconciler:
         self.context = context
         self.settings = context.settings
         self.store = context.store
-        self.hooks = hooks or AppHooks(github_of(context))
+        self.hooks = hooks or AppHooks(context.github_app())
         self.owner = owner or instance_id()
         self.clock = clock
 

@@ -6,29 +6,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from bot.analysis import Analysis, analyse, estimated_cost, make_scope, plan
 from bot.budget import daily_caps
-from bot.commands import ALLOWED_PERMISSIONS, lookup_permission
+from bot.command_jobs import reply_after_review
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
 from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
 from bot.diff import Diff, diff_from, is_placeable
 from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
-from bot.errors import Forbidden, GitHubError, NotFound, StaleHead, Unprocessable
+from bot.errors import GitHubError, NotFound, StaleHead, Unprocessable
 from bot.evidence import dropped_note
-from bot.github.auth import GitHubApp
 from bot.github.context import read_context
 from bot.github.payloads import Review
 from bot.github.repo import RepoClient
-from bot.jobs import AppContext
 from bot.logs import log_context
 from bot.memory import known_findings, remember_run
-from bot.model import Reviewer, make_client
+from bot.model import Reviewer
+from bot.registry import AppContext
 from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
+from bot.services import CHECK_NAME, Outcome, ReviewRequest, Services
 from bot.spending import spend_gate, todays_caps
 from bot.store.base import Store
 from bot.store.types import FindingRecord, Job, ReviewRecord
@@ -37,10 +36,7 @@ from bot.verify import verified_note
 
 log = logging.getLogger(__name__)
 
-CHECK_NAME = "Senior backend review"
 CONFIG_PROBLEM_MARKER = "<!-- senior-review:config-problem {} -->"
-AUTOMATIC = "auto"
-ORG_CONFIG_TTL = 600.0
 # Automatic triggers and the repository switch that allows each.
 _AUTO_SWITCH = {
     "pull_request.opened": "on_open",
@@ -51,110 +47,6 @@ _AUTO_SWITCH = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ReviewRequest:
-    """What a review job asks for, read from its stored payload."""
-
-    job_id: int
-    installation_id: int
-    owner: str
-    repo: str
-    number: int
-    trigger: str
-    full: bool = False
-    comment_id: int | None = None
-    comment_source: str | None = None
-    attempts: int = 1
-
-    @property
-    def automatic(self) -> bool:
-        """A webhook-triggered review (not a command)."""
-        return not self.trigger.startswith("command")
-
-    def dedupe_trigger(self, base_sha: str) -> str:
-        """The exactly-once key's trigger: automatic runs share one per (head, base); each command has its own."""
-        return f"{AUTOMATIC}:{base_sha}" if self.automatic else f"command:{self.comment_id}"
-
-    @classmethod
-    def from_job(cls, job: Job) -> ReviewRequest:
-        """Read a review job's payload (written by routing or by a command)."""
-        p = job.payload
-        return cls(
-            job_id=job.id,
-            installation_id=int(p["installation_id"]),
-            owner=str(p["owner"]),
-            repo=str(p["repo"]),
-            number=int(p["pr"]),
-            trigger=str(p.get("trigger") or job.trigger),
-            # A changed base branch changes the whole diff: review all of it.
-            full=bool(p.get("full")) or str(p.get("trigger") or job.trigger) == "pull_request.edited",
-            comment_id=int(p["comment_id"]) if p.get("comment_id") is not None else None,
-            comment_source=p.get("source"),
-            attempts=job.attempts,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a review run did, for the caller (commands reply from it) and for tests."""
-
-    status: str  # posted, silent, skipped, stale, duplicate
-    detail: str = ""
-    review_id: int | None = None
-
-
-@dataclass
-class Services:
-    """The long-lived clients a review needs, owned by the app's lifespan (or a test)."""
-
-    settings: Any
-    store: Store
-    github: GitHubApp
-    model_client: Any
-    org_config_cache: dict[tuple[Any, ...], tuple[float, str | None]] = field(default_factory=dict)
-    metrics: Any = None  # bot.metrics.Metrics of the app, when running inside it
-
-    @classmethod
-    def of(cls, context: AppContext) -> Services:
-        """Build the GitHub and Claude clients on first use and keep them on the context."""
-        if context.github is None:
-            context.github = GitHubApp(context.settings)
-            if context.metrics is not None:
-                context.github.on_response = context.metrics.github_call
-        if context.model is None:
-            context.model = make_client(context.settings)
-        cache = context.extras.setdefault("org_config_cache", {})
-        return cls(context.settings, context.store, context.github, context.model, cache, context.metrics)
-
-
-class _ConfigReader:
-    """Reads configuration files through installation clients (the org `.github` repo needs its own token).
-
-    The organisation layer is cached per owner for ORG_CONFIG_TTL seconds (misses too): it changes rarely, and
-    reading it costs a token request and a file request on every review otherwise.
-    """
-
-    def __init__(self, services: Services, installation_id: int, repo_client: RepoClient) -> None:
-        self._services = services
-        self._installation = installation_id
-        self._client = repo_client
-
-    async def get_file(self, owner: str, repo: str, path: str, ref: str | None) -> str | None:
-        if (owner, repo) == (self._client.owner, self._client.repo):
-            return await self._client.get_file(path, ref)
-        key = (self._installation, owner, repo, path, ref)
-        cached = self._services.org_config_cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        try:
-            text = await self._services.github.for_repo(self._installation, owner, repo).get_file(path, ref)
-        except (NotFound, Forbidden, Unprocessable):
-            # The App is not installed on (or cannot read) the org's `.github` repository: no org layer.
-            text = None
-        self._services.org_config_cache[key] = (time.monotonic() + ORG_CONFIG_TTL, text)
-        return text
-
-
 async def handle_review_job(job: Job, context: AppContext) -> None:
     """Job handler for `review` jobs."""
     request = ReviewRequest.from_job(job)
@@ -163,8 +55,6 @@ async def handle_review_job(job: Job, context: AppContext) -> None:
         outcome = await run_review(request, services)
         log.info("review job finished: %s %s", outcome.status, outcome.detail)
         if not request.automatic:  # a command's review: say so when nothing was posted
-            from bot.command_jobs import reply_after_review  # that module imports this one
-
             await reply_after_review(request, outcome, services)
 
 
@@ -178,7 +68,7 @@ async def run_review(request: ReviewRequest, services: Services) -> Outcome:
     if request.trigger == "pull_request.reopened":
         await services.store.set_closed(pr.full_name, pr.number, None)
     effective = await load_effective_config(
-        _ConfigReader(services, request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
+        services.config_reader(request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
         services.settings,
     )
     if effective.problems:
@@ -427,34 +317,3 @@ async def _close_check_quietly(gh: RepoClient, check_id: int) -> None:
                                   summary="The review failed and will be retried.")
     except Exception:  # noqa: BLE001 - best effort: the original error is the one that matters
         log.warning("could not close check run %s", check_id)
-
-
-async def handle_thread_job(job: Job, context: AppContext) -> None:
-    """A finding's thread was resolved (never raise it again) or unresolved (open again)."""
-    services = Services.of(context)
-    own = (await services.github.identity()).bot_login
-    installation, sender = job.installation_id, str(job.payload.get("sender") or "")
-    if installation is None or not sender:
-        return
-    # Only people who may merge decide that a finding is settled: otherwise a PR's author could resolve the
-    # bot's threads and turn the check-run gate green.
-    gh = services.github.for_repo(installation, job.owner, job.repo)
-    if await lookup_permission(gh, sender) not in ALLOWED_PERMISSIONS:
-        log.info("thread %s by %s ignored: no write access", job.payload.get("state"), sender)
-        return
-    state = FindingState.RESOLVED if job.payload.get("state") == "resolved" else FindingState.OPEN
-    for comment in job.payload.get("comments") or []:
-        if comment.get("author") != own:  # markers in other people's comments are not ours to trust
-            continue
-        for fingerprint in markers_in(str(comment.get("body") or "")):
-            await services.store.set_finding_state(job.full_name, job.pr, fingerprint, state.value)
-
-
-def register_handlers(registry: Any) -> None:
-    """Install the pipeline's job handlers (called by `bot.jobs.build_registry`)."""
-    from bot.command_jobs import handle_command_job, report_dead_job
-
-    registry.register("review", handle_review_job)
-    registry.register("command", handle_command_job)
-    registry.register("thread", handle_thread_job)
-    registry.on_dead_letter(report_dead_job)

@@ -13,8 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from bot.jobs import AppContext
 from bot.logs import log_context
+from bot.registry import AppContext
 from bot.routing import PayloadError, route
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,9 @@ async def _read_body(request: Request, context: AppContext) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) <= SMALL_BODY_BYTES:
         return await read_capped(request)
-    slots: asyncio.Semaphore = context.extras.setdefault("large_body_slots", asyncio.Semaphore(LARGE_BODY_SLOTS))
+    if context.large_body_slots is None:
+        context.large_body_slots = asyncio.Semaphore(LARGE_BODY_SLOTS)
+    slots = context.large_body_slots
     try:
         await asyncio.wait_for(slots.acquire(), timeout=LARGE_BODY_WAIT_SECONDS)
     except TimeoutError:

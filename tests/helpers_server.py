@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 
 from bot.app import create_app
-from bot.jobs import AppContext, Registry, run_workers
+from bot.jobs import run_workers
+from bot.registry import AppContext, Registry
 from bot.settings import Settings, load_settings
 from bot.store.types import Job
 from bot.webhook import sign
@@ -96,7 +97,7 @@ async def running_app(
     settings: Settings, registry: Registry | None = None, workers: int = 0, migrate: bool = False
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppContext]]:
     """The app with its lifespan running, and an httpx client talking to it in process."""
-    app = create_app(settings, workers=workers, migrate=migrate, registry=registry, poll_seconds=0.05)
+    app = create_app(settings, workers=workers, migrate=migrate, handlers=registry, poll_seconds=0.05)
     async with app.router.lifespan_context(app):
         context = await app.state.runtime.wait(10)
         assert context is not None, app.state.runtime.error

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from bot.app import build_routes
-from bot.settings import load_settings
 from tests.helpers_server import (
     SECRET,
     child_env,
@@ -31,7 +30,7 @@ SLOW_IMPORTS = ("githubkit", "anthropic")
 
 
 def test_routes_are_a_plain_list() -> None:
-    paths = [getattr(route, "path", None) for route in build_routes(load_settings())]
+    paths = [getattr(route, "path", None) for route in build_routes()]
     assert paths[:4] == ["/webhook", "/healthz", "/readyz", "/metrics"]
 
 

@@ -10,10 +10,12 @@ import pytest
 
 from bot import webhook
 from bot.catch_up import delivery_id
-from bot.jobs import AppContext, WorkerPool, build_registry
+from bot.jobs import WorkerPool
 from bot.reconcile import CATCH_UP, REDELIVER, Reconciler
+from bot.registry import AppContext
 from bot.routing import route
 from bot.store.types import JobSpec
+from bot.wiring import job_handlers
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub
@@ -39,7 +41,7 @@ async def wait_for_jobs(context: AppContext, seconds: float = 30.0) -> None:
 
 async def review_queue(context: AppContext, until: Any) -> None:
     """Run one worker with the real pipeline until `until()` holds."""
-    context.registry = build_registry(context.settings)
+    context.registry = job_handlers()
     pool = WorkerPool(context, 1, poll_seconds=0.05)
     pool.start()
     try:

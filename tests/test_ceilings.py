@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from bot.config.ceilings import BUDGET_KEYS, Ceilings, within_ceilings
 from bot.config.load import CONFIG_PATH, load_effective_config, problems_comment
-from bot.jobs import AppContext
-from bot.review import ReviewRequest, Services, run_review
+from bot.registry import AppContext
+from bot.review import run_review
+from bot.services import ReviewRequest, Services
 from bot.settings import Settings, load_settings
 from tests.fakes.claude import FakeClaude
 from tests.fakes.gitdiff import git_diff

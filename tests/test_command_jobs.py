@@ -15,9 +15,10 @@ import yaml
 from bot.command_jobs import CommandRequest, handle_command_job, reply_after_review
 from bot.commands import CommandKind, rate_limited_text
 from bot.errors import GitHubUnavailable
-from bot.jobs import AppContext
-from bot.review import ReviewRequest, Services, handle_review_job, run_review
+from bot.registry import AppContext
+from bot.review import handle_review_job, run_review
 from bot.routing import route
+from bot.services import ReviewRequest, Services
 from bot.store.base import Store
 from bot.store.types import Job, JobKind, JobSpec, JobState, pr_key
 from tests.fakes.claude import Answer, FakeClaude, finding

@@ -89,7 +89,7 @@ def copies() -> list[tuple[int, list[str], str]]:
 
 def app_route_paths() -> set[str]:
     """Every path the real app serves (mounts flattened)."""
-    from bot.app import create_app
+    from bot.wiring import build_app
 
     def walk(routes: list[BaseRoute], prefix: str) -> set[str]:
         paths: set[str] = set()
@@ -101,7 +101,7 @@ def app_route_paths() -> set[str]:
                 paths.add(path)
         return paths
 
-    return walk(list(create_app(load_settings()).routes), "")
+    return walk(list(build_app(load_settings()).routes), "")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from bot.instance import claim_instance
-from bot.jobs import AppContext, Registry, start_pool
+from bot.jobs import start_pool
 from bot.metrics import Metrics
+from bot.registry import AppContext, Registry
 from bot.settings import load_settings
 from bot.store.base import Store
 from bot.store.types import Job, JobSpec

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import text
 
 from bot.errors import RateLimited, StaleHead
-from bot.jobs import AppContext, Registry, WorkerPool, backoff_delay, build_registry, default_registry, retry_time
+from bot.jobs import WorkerPool, backoff_delay, retry_time
 from bot.metrics import Metrics
+from bot.registry import AppContext, Registry
 from bot.settings import load_settings, to_async_database_url
 from bot.store.base import Store
-from bot.store.types import Job, JobSpec
+from bot.store.types import Job, JobKind, JobSpec
 from tests.helpers_server import (
     HANDLED_DDL,
     bot_settings,
@@ -59,26 +60,22 @@ def test_backoff_grows_with_jitter_and_honours_retry_at() -> None:
     assert retry_time(1, RuntimeError("x"), now=0.0) <= 5
 
 
-def test_default_registry_logs_review_and_command() -> None:
-    registry = default_registry()
-    assert {"review", "command"} <= set(registry.handlers) and registry.dead_letter_hooks
+def test_every_stored_job_kind_has_a_handler_and_the_dead_are_reported() -> None:
+    from bot.command_jobs import report_dead_job
+    from bot.wiring import job_handlers
+
+    registry = job_handlers()
+    assert set(registry.handlers) == set(JobKind) - {JobKind.CANCEL}  # `cancel` is applied at intake, never stored
+    assert registry.dead_letter_hooks == [report_dead_job]
 
 
-def test_build_registry_lets_the_pipeline_register(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.machinery
-    import sys
-    import types
+def test_workers_without_handlers_are_refused(db_url: str) -> None:
+    from bot.app import create_app
 
-    async def review(job: Job, ctx: AppContext) -> None:
-        return None
-
-    module = types.ModuleType("fake_pipeline")
-    module.__spec__ = importlib.machinery.ModuleSpec("fake_pipeline", None)
-    module.register_handlers = lambda registry: registry.register("review", review)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_pipeline", module)
-    monkeypatch.setattr("bot.jobs.PIPELINE_MODULE", "fake_pipeline")
-    registry = build_registry(load_settings())
-    assert registry.handlers["review"] is review and "command" in registry.handlers
+    settings = load_settings(database_url=db_url)
+    with pytest.raises(ValueError, match="workers need handlers"):
+        create_app(settings, workers=1)
+    create_app(settings, workers=0)  # intake only: nothing is ever claimed
 
 
 async def test_handler_runs_once_and_completes(context: AppContext) -> None:
@@ -343,18 +340,17 @@ async def test_worker_killed_mid_job_is_recovered_exactly_once(
 
 
 async def test_clients_on_the_context_are_closed(context: AppContext) -> None:
-    from bot.jobs import close_clients
-
     closed: list[str] = []
 
     class Async:
         async def aclose(self) -> None:
             closed.append("github")
+            raise OSError("already gone")  # logged; the model client is still closed
 
     class Sync:
-        def close(self) -> None:
+        async def close(self) -> None:
             closed.append("model")
 
-    context.github, context.model = Async(), Sync()
-    await close_clients(context)
+    context.github, context.model = Async(), Sync()  # type: ignore[assignment]
+    await context.aclose()
     assert closed == ["github", "model"]

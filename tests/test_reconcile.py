@@ -15,12 +15,13 @@ import pytest
 
 from bot.app import create_app
 from bot.github.hooks import HookDelivery, delivery_of, next_cursor
-from bot.jobs import AppContext
 from bot.metrics import Metrics
 from bot.reconcile import MAX_REQUESTS_PER_GUID, REDELIVER, Reconciler, acts_on, worth_redelivering
+from bot.registry import AppContext
 from bot.settings import Settings
 from bot.store.base import Store
 from bot.store.types import JobSpec
+from bot.wiring import job_handlers
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakePull
@@ -43,7 +44,7 @@ def opened(fake: FakeGitHub, pull: FakePull, action: str = "opened") -> dict[str
 @contextmanager
 def bot_server(settings: Settings, workers: int = 1) -> Iterator[str]:
     """The bot's app (real pipeline, `workers` workers) served over loopback; yields its base URL once ready."""
-    app = create_app(settings, workers=workers, poll_seconds=0.05)
+    app = create_app(settings, workers=workers, handlers=job_handlers, poll_seconds=0.05)
     with serve_on_loopback(app, lifespan="on") as url:
         deadline = time.monotonic() + 30
         while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:

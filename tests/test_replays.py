@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.jobs import AppContext
+from bot.registry import AppContext
 from bot.store.tables import deliveries, pr_state
 from tests.helpers_server import bot_settings, dumps, headers, pr_payload, running_app
 

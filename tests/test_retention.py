@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
-from bot.jobs import AppContext, Registry, WorkerPool
+from bot.jobs import WorkerPool
 from bot.metrics import Metrics
+from bot.registry import AppContext, Registry
 from bot.settings import load_settings
 from bot.store.base import Store
 from bot.store.spend import SpendRecord

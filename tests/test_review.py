@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import AppContext
-from bot.review import CHECK_NAME, ReviewRequest, Services, run_review
+from bot.metrics import Metrics
+from bot.registry import AppContext
+from bot.review import run_review
+from bot.services import CHECK_NAME, ReviewRequest, Services
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub
@@ -323,9 +325,9 @@ async def test_push_that_rewrites_a_findings_lines_marks_it_outdated_and_says_so
 async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
     fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
 ) -> None:
-    from bot.jobs import AppContext
-    from bot.review import handle_thread_job
+    from bot.registry import AppContext, Registry
     from bot.routing import route
+    from bot.thread_jobs import handle_thread_job
 
     diff = git_diff({"app/users.py": HANDLER_OLD}, {"app/users.py": HANDLER_NEW})
     fake_github.add_pull(OWNER, REPO, diff, head_sha=HEAD1, base_sha=BASE)
@@ -334,8 +336,8 @@ async def test_a_finding_whose_thread_a_person_resolved_is_never_raised_again(
     [ours] = [c for c in fake_github.review_comments.values() if "SQL injection" in c["body"]]
     # Someone else's comment carrying our marker must change nothing.
     forged = {"user": {"login": "mallory", "type": "User"}, "body": ours["body"]}
-    context = AppContext(services.settings, services.store, None, None,  # type: ignore[arg-type]
-                         github=services.github, model=services.model_client)
+    context = AppContext(services.settings, services.store, Metrics(), Registry(), github=services.github,
+                         model=services.model_client)
 
     fake_github.set_permission(OWNER, REPO, "maintainer", "maintain")
     fake_github.set_permission(OWNER, REPO, "author", "read")

@@ -241,14 +241,14 @@ def test_full_flow_stores_credentials_picked_up_by_next_start(
 def test_setup_routes_are_gone_on_the_next_start(
     client: TestClient, fake_github: FakeGitHub, unconfigured: Settings, rsa_private_key_pem: str
 ) -> None:
-    from bot.app import create_app
+    from bot.wiring import build_app
 
-    before = {getattr(route, "path", None) for route in create_app(unconfigured).routes}
+    before = {getattr(route, "path", None) for route in build_app(unconfigured).routes}
     assert {"/", "/setup/organization", "/setup/callback"} <= before
     assert register(client, fake_github, {"pem": rsa_private_key_pem}).status_code == 200
     configured = load_settings(github_api_url=fake_github.url)
     assert setup_routes(configured) == []
-    after = {getattr(route, "path", None) for route in create_app(configured).routes}
+    after = {getattr(route, "path", None) for route in build_app(configured).routes}
     assert after.isdisjoint({"/", "/setup/organization", "/setup/callback"})
     assert "/webhook" in after
 

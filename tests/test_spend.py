@@ -10,9 +10,10 @@ import pytest
 from bot.budget import daily_caps
 from bot.domain import Usage
 from bot.errors import GitHubUnavailable, ModelUnavailable
-from bot.jobs import AppContext
 from bot.prices import DEFAULT_PRICES
-from bot.review import CHECK_NAME, ReviewRequest, Services, run_review
+from bot.registry import AppContext
+from bot.review import run_review
+from bot.services import CHECK_NAME, ReviewRequest, Services
 from bot.store.spend import SpendRecord
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff

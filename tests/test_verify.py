@@ -9,9 +9,10 @@ import pytest
 
 from bot.contract import BatchInput, PullContext
 from bot.domain import Category, Finding, Severity, Side
-from bot.jobs import AppContext
 from bot.model import Reviewer
-from bot.review import ReviewRequest, Services, run_review
+from bot.registry import AppContext
+from bot.review import run_review
+from bot.services import ReviewRequest, Services
 from bot.verify import apply_verdicts, verified_note, verify_turn
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff

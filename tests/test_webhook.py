@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 
-from bot.jobs import AppContext
+from bot.registry import AppContext
 from bot.webhook import MAX_BODY_BYTES, BodyTooLarge, read_capped, sign, signature_ok
 from tests.helpers_server import SECRET, bot_settings, dumps, headers, pr_payload, running_app
 
@@ -105,7 +105,7 @@ async def test_large_unverified_bodies_are_read_a_few_at_a_time(app: App, monkey
 
     client, context = app
     monkeypatch.setattr(webhook, "LARGE_BODY_WAIT_SECONDS", 0.2)
-    slots = context.extras.setdefault("large_body_slots", asyncio.Semaphore(webhook.LARGE_BODY_SLOTS))
+    slots = context.large_body_slots = asyncio.Semaphore(webhook.LARGE_BODY_SLOTS)
     for _ in range(webhook.LARGE_BODY_SLOTS):  # every slot taken by slow uploads
         await slots.acquire()
     large = dumps(pr_payload(padding=webhook.SMALL_BODY_BYTES + 1))

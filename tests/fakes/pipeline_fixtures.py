@@ -1,7 +1,7 @@
 """Pytest fixture for pipeline tests: an AppContext as the workers build it, its clients pointed at the fakes.
 
 Fixture:
-    app_context   `bot.jobs.AppContext` with settings for the fake GitHub and fake Claude, a migrated SQLite
+    app_context   `bot.registry.AppContext` with settings for the fake GitHub and fake Claude, a migrated SQLite
                   store (copied from the session's template), a real `GitHubApp` (no write spacing, fast
                   backoff) and a real `AsyncAnthropic` (no SDK retries); closed after the test.
 """
@@ -16,8 +16,8 @@ import anthropic
 import pytest
 
 from bot.github.auth import GitHubApp
-from bot.jobs import AppContext, Registry
 from bot.metrics import Metrics
+from bot.registry import AppContext, Registry
 from bot.settings import load_settings
 from bot.store.base import Store
 from tests.fakes.claude import FakeClaude
