@@ -25,8 +25,9 @@ from bot.config.load import load_effective_config
 from bot.domain import is_bot
 from bot.github.repo import RepoClient
 from bot.logs import log_context
+from bot.memory import CHECK_NAME
 from bot.registry import AppContext
-from bot.services import CHECK_NAME, Outcome, ReviewRequest, Services
+from bot.services import Outcome, ReviewRequest, Services
 from bot.store.intake import REPLAY_WINDOW_SECONDS
 from bot.store.types import Job, JobKind, JobSpec
 from bot.trust import automatic_review_allowed

@@ -1,4 +1,5 @@
-"""What the bot remembers between runs of a pull request: reviews, findings, spend; and the check run's verdict."""
+"""What the bot remembers between runs of a pull request: reviews, findings, spend; the check run's verdict; and
+rebuilding that memory from GitHub after a crash between posting a review and recording it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Protocol
 from bot.analysis import Analysis
 from bot.domain import FindingState, PullRequest, Severity, Side, Usage
 from bot.findings import KnownFinding
-from bot.render import Coverage, check_conclusion, render_check_summary
+from bot.github.payloads import Review, ReviewComment
+from bot.render import Coverage, check_conclusion, markers_in, render_check_summary, review_markers_in
 from bot.store.base import Store
 from bot.store.types import FindingRecord, ReviewRecord
+
+CHECK_NAME = "Senior backend review"
 
 
 class RunRequest(Protocol):
@@ -37,6 +41,24 @@ class CheckRuns(Protocol):
     async def update_check_run(self, run_id: int, *, status: str | None = None, conclusion: str | None = None,
                                title: str = "", summary: str = "") -> object:
         """Update (and with a conclusion, complete) a check run."""
+        ...
+
+
+class ReviewHistory(CheckRuns, Protocol):
+    """What recovering a crashed run needs from the GitHub client."""
+
+    async def list_reviews(self, number: int) -> tuple[Review, ...]:
+        """Every review of the pull request (the bot's own flagged)."""
+        ...
+
+    async def list_review_comments(self, number: int) -> tuple[ReviewComment, ...]:
+        """Every review comment of the pull request (the bot's own flagged)."""
+        ...
+
+    async def create_check_run(self, head_sha: str, name: str, *, status: str = "in_progress",
+                               conclusion: str | None = None, title: str = "", summary: str = "",
+                               details_url: str | None = None) -> object:
+        """Create a check run at `head_sha`."""
         ...
 
 
@@ -95,3 +117,38 @@ async def remember_run(
         summary += f" Run: {tokens:,} tokens, ${outcome.cost_usd:,.4f}."
     conclusion = check_conclusion(by_severity, gate, complete=not failed)
     await gh.update_check_run(check_id, conclusion=conclusion, title=title, summary=summary)
+
+
+async def posted_before(gh: ReviewHistory, pr: PullRequest, job_id: int) -> Review | None:
+    """After a crash between posting and recording: GitHub's copy of this job's review at this head, if any."""
+    for review in await gh.list_reviews(pr.number):
+        if not review.is_own:
+            continue
+        for marker in review_markers_in(review.body):
+            if str(marker.job_id) == str(job_id) and marker.sha == pr.head_sha:
+                return review
+    return None
+
+
+async def recover(store: Store, gh: ReviewHistory, pr: PullRequest, request: RunRequest, review: Review) -> None:
+    """Rebuild what the crashed run did not record from what it posted: its findings (by their markers, in the
+    bot's own comments and body), the review, the last head, and a completed check run."""
+    found: dict[str, tuple[str, int]] = {fp: ("", 0) for fp in markers_in(review.body)}
+    for comment in await gh.list_review_comments(pr.number):
+        if comment.is_own and comment.review_id == review.id:
+            for fp in markers_in(comment.body):
+                found[fp] = (comment.path, comment.line or 0)
+    await store.upsert_findings([
+        FindingRecord(repo=pr.full_name, pr=pr.number, fingerprint=fp, path=path, line=line,
+                      state=FindingState.OPEN.value, first_seen_sha=pr.head_sha, last_seen_sha=pr.head_sha)
+        for fp, (path, line) in found.items()
+    ])
+    await store.record_review(ReviewRecord(
+        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger(pr.base_sha),
+        github_review_id=review.id, job_id=request.job_id, findings_count=len(found), created_at=time.time(),
+    ))
+    await store.set_last_reviewed_sha(pr.full_name, pr.number, pr.head_sha)
+    # Severities are not in the markers: the gate cannot be recomputed, so the check says where to look.
+    await gh.create_check_run(pr.head_sha, CHECK_NAME, status="completed", conclusion="neutral",
+                              title=f"{len(found)} findings posted",
+                              summary="Recovered after an interruption; see the review for details.")

@@ -7,32 +7,27 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 
-from bot.analysis import Analysis, analyse, estimated_cost, make_scope, plan
+from bot import pipeline
+from bot.analysis import estimated_cost
 from bot.budget import daily_caps
 from bot.command_jobs import reply_after_review
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
 from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
-from bot.diff import Diff, diff_from, is_placeable
-from bot.domain import FindingState, NotReviewed, PullRequest, ReviewToPost, Side, Usage, unique_paths
+from bot.diff import Diff, diff_from
+from bot.domain import NotReviewed, PullRequest, Side
 from bot.errors import GitHubError, NotFound, StaleHead, Unprocessable
-from bot.evidence import dropped_note
 from bot.github.context import read_context
-from bot.github.payloads import Review
 from bot.github.repo import RepoClient
 from bot.logs import log_context
-from bot.memory import known_findings, remember_run
-from bot.model import Reviewer
+from bot.memory import CHECK_NAME, known_findings, posted_before, recover, remember_run
 from bot.registry import AppContext
-from bot.render import Coverage, RunStats, markers_in, render_review_body, review_markers_in
-from bot.services import CHECK_NAME, Outcome, ReviewRequest, Services
+from bot.services import Outcome, ReviewRequest, Services
 from bot.spending import spend_gate, todays_caps
 from bot.store.base import Store
-from bot.store.types import FindingRecord, Job, ReviewRecord
+from bot.store.types import Job
 from bot.trust import automatic_review_allowed, awaiting_maintainer_text
-from bot.verify import verified_note
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +79,9 @@ async def run_review(request: ReviewRequest, services: Services) -> Outcome:
     repo_name = pr.full_name
     if await services.store.review_exists(repo_name, pr.number, pr.head_sha, request.dedupe_trigger(pr.base_sha)):
         return Outcome("duplicate", f"already reviewed {pr.head_sha[:12]}")
-    posted = await _posted_before(gh, request, pr) if request.attempts > 1 else None
+    posted = await posted_before(gh, pr, request.job_id) if request.attempts > 1 else None
     if posted is not None:
-        await _recover(services.store, gh, pr, request, posted)
+        await recover(services.store, gh, pr, request, posted)
         return Outcome("duplicate", "found this job's review on GitHub", posted.id)
     state = await services.store.get_pr_state(repo_name, pr.number)
     if not request.full and state.last_reviewed_sha == pr.head_sha:
@@ -127,43 +122,6 @@ async def _await_maintainer(services: Services, gh: RepoClient, pr: PullRequest)
     title, summary = awaiting_maintainer_text((await services.github.identity()).slug)
     await gh.create_check_run(pr.head_sha, CHECK_NAME, status="completed", conclusion="neutral", title=title,
                               summary=summary)
-
-
-async def _posted_before(gh: RepoClient, request: ReviewRequest, pr: PullRequest) -> Review | None:
-    """After a crash between posting and recording: GitHub's copy of this job's review at this head, if any."""
-    for review in await gh.list_reviews(pr.number):
-        if not review.is_own:
-            continue
-        for marker in review_markers_in(review.body):
-            if str(marker.job_id) == str(request.job_id) and marker.sha == pr.head_sha:
-                return review
-    return None
-
-
-async def _recover(
-    store: Store, gh: RepoClient, pr: PullRequest, request: ReviewRequest, review: Review
-) -> None:
-    """Rebuild what the crashed run did not record from what it posted: its findings (by their markers, in the
-    bot's own comments and body), the review, the last head, and a completed check run."""
-    found: dict[str, tuple[str, int]] = {fp: ("", 0) for fp in markers_in(review.body)}
-    for comment in await gh.list_review_comments(pr.number):
-        if comment.is_own and comment.review_id == review.id:
-            for fp in markers_in(comment.body):
-                found[fp] = (comment.path, comment.line or 0)
-    await store.upsert_findings([
-        FindingRecord(repo=pr.full_name, pr=pr.number, fingerprint=fp, path=path, line=line,
-                      state=FindingState.OPEN.value, first_seen_sha=pr.head_sha, last_seen_sha=pr.head_sha)
-        for fp, (path, line) in found.items()
-    ])
-    await store.record_review(ReviewRecord(
-        repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger(pr.base_sha),
-        github_review_id=review.id, job_id=request.job_id, findings_count=len(found), created_at=time.time(),
-    ))
-    await store.set_last_reviewed_sha(pr.full_name, pr.number, pr.head_sha)
-    # Severities are not in the markers: the gate cannot be recomputed, so the check says where to look.
-    await gh.create_check_run(pr.head_sha, CHECK_NAME, status="completed", conclusion="neutral",
-                              title=f"{len(found)} findings posted",
-                              summary="Recovered after an interruption; see the review for details.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,82 +180,39 @@ async def _review_and_post(
     request: ReviewRequest, services: Services, gh: RepoClient, pr: PullRequest, effective: EffectiveConfig,
     check_id: int, last_reviewed: str | None,
 ) -> Outcome:
+    """The shared review path (`bot.pipeline`) with the App's budgets, memory and check run around it."""
     store, settings = services.store, services.settings
     scope = await _decide_scope(request, gh, pr, last_reviewed)
-    known = await known_findings(store, pr)
     repo_url = f"{settings.web_url}/{pr.full_name}"
-    context = PullContext(repo=pr.full_name, title=pr.title, body=pr.body)
-    analysis_scope = make_scope(
-        effective, scope.review_diff, scope.anchor_diff, context, batch_tokens=settings.batch_token_budget,
-        known=known, changed_lines=scope.changed_lines, repo_url=repo_url,
+    prepared = await pipeline.prepare(
+        settings, effective, PullContext(repo=pr.full_name, title=pr.title, body=pr.body), scope.review_diff,
+        scope.anchor_diff, repo_url=repo_url, head_sha=pr.head_sha, incremental_from=scope.incremental_from,
+        not_reviewed=scope.not_reviewed, known=await known_findings(store, pr), changed_lines=scope.changed_lines,
         repo_view=await _read_context(gh, pr, scope),
     )
-    planned = await asyncio.to_thread(plan, analysis_scope)  # filtering and rendering: off the event loop
     caps = await todays_caps(store, pr, effective.config.budgets)
-    refusal = daily_caps(caps, estimated_cost(planned.estimated_tokens, effective.model))
+    refusal = daily_caps(caps, estimated_cost(prepared.planned.estimated_tokens, effective.model))
     if not refusal.allowed:
         await gh.update_check_run(check_id, conclusion="neutral", title="Daily budget reached",
                                   summary=refusal.message)
         return Outcome("skipped", f"{refusal.scope} over its daily budget")
-    reviewer = Reviewer(services.model_client, effective.model, effective.effort, verify=effective.config.review.verify,
-                        concurrency=settings.model_concurrency, deadline_s=settings.review_deadline_seconds,
-                        gate=spend_gate(store, pr, request.job_id, effective, caps))
-    analysis = await analyse(analysis_scope, reviewer, planned)
+    reviewer = pipeline.make_reviewer(services.model_client, settings, effective,
+                                      spend_gate(store, pr, request.job_id, effective, caps))
+    reviewed = await pipeline.run(prepared, reviewer)
+    analysis = reviewed.analysis
     if analysis.outcome is not None and services.metrics is not None:
         services.metrics.model_usage(analysis.outcome.model, analysis.outcome.usage, analysis.outcome.cost_usd)
-    not_reviewed = (*scope.not_reviewed, *analysis.not_reviewed)
-    coverage = Coverage(analysis.reviewed, unique_paths(not_reviewed), pr.head_sha, scope.incremental_from)
-    nothing_new = not analysis.placement.inline and not analysis.placement.unplaced
-    failed = bool(analysis.outcome and analysis.outcome.failed)
-    if nothing_new and not failed:
+    gate = effective.config.gate
+    if reviewed.nothing_to_post:
         # A clean change gets no review at all: the coverage line and the cost go to the check run only.
-        await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=None)
+        await remember_run(store, gh, pr, request, analysis, gate, reviewed.coverage, check_id, review_id=None)
         since = f" since {scope.incremental_from[:12]}" if scope.incremental_from else ""
         return Outcome("silent", f"no new findings{since}")
-    current = await gh.get_pull(pr.number)
-    if current.head_sha != pr.head_sha:
-        raise StaleHead(f"head moved from {pr.head_sha[:12]} to {current.head_sha[:12]}")
-    outcome = analysis.outcome
-    body = await asyncio.to_thread(partial(  # sanitising model text is CPU work: off the event loop
-        render_review_body,
-        inline=[item.finding for item, _ in analysis.placement.inline],
-        unplaced=analysis.placement.unplaced,
-        coverage=coverage,
-        stats=RunStats(outcome.usage, outcome.cost_usd, outcome.model) if outcome else RunStats(Usage()),
-        job_id=request.job_id,
-        below_threshold=[i.finding for i in analysis.placement.below_threshold],
-        min_severity=effective.config.min_inline_severity,
-        suppressed=analysis.decision.suppressed_counts(),
-        repo_url=repo_url,
-        notes=[*_touched_notes(analysis), *filter(None, [dropped_note(len(analysis.no_code)),
-                                                             _verified_note(analysis)])],
-    ))
-    comments = tuple(comment for _, comment in analysis.placement.inline)
-    posted = await gh.post_review(
-        pr.number, ReviewToPost(pr.head_sha, body.text, comments),
-        is_placeable=partial(is_placeable, scope.anchor_diff), max_inline=effective.config.max_inline_comments,
-    )
-    await remember_run(store, gh, pr, request, analysis, effective.config.gate, coverage, check_id, review_id=posted.id,
-                  omitted=frozenset(body.omitted))
+    posted, body = await pipeline.post(gh, pr, prepared, reviewed, effective, job_id=request.job_id,
+                                       repo_url=repo_url)
+    await remember_run(store, gh, pr, request, analysis, gate, reviewed.coverage, check_id, review_id=posted.id,
+                       omitted=frozenset(body.omitted))
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
-
-
-def _verified_note(analysis: Analysis) -> str:
-    """The verification pass's sentence for the body ('' when it dropped nothing)."""
-    outcome = analysis.outcome
-    return verified_note(outcome.checked, len(outcome.dropped)) if outcome else ""
-
-
-def _touched_notes(analysis: Analysis) -> list[str]:
-    """One sentence about earlier findings whose lines this push changed or deleted."""
-    touched = analysis.decision.touched
-    if not touched:
-        return []
-    changed = sum(1 for t in touched if t.how.value == "changed")
-    deleted = len(touched) - changed
-    parts = [f"{changed} changed" if changed else "", f"{deleted} in deleted files" if deleted else ""]
-    return [f"Earlier findings whose lines this push touched: {', '.join(p for p in parts if p)} "
-            "(marked outdated; not raised again unless the problem is still there)."]
 
 
 async def _report_config_problems(gh: RepoClient, number: int, effective: EffectiveConfig) -> None:

@@ -1,7 +1,7 @@
 """What the App's job handlers share: typed services, a review job's request and outcome, the configuration reader.
 
-`bot.review` (the review job) and `bot.command_jobs` (commands, dead-letter replies) both import this module and
-never each other.
+`bot.review` (the review job), `bot.command_jobs` (commands, dead-letter replies) and `bot.thread_jobs` import
+this module; `bot.command_jobs` never imports `bot.review`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from bot.settings import Settings
 from bot.store.base import Store
 from bot.store.types import Job
 
-CHECK_NAME = "Senior backend review"
 AUTOMATIC = "auto"
 
 

@@ -13,8 +13,8 @@ from bot.command_jobs import report_dead_job
 from bot.errors import ConfigError, DeadlineExceeded, GitHubUnavailable, ModelUnavailable, NotFound
 from bot.incidents import SENTENCES, FailureKind, classify, public_reason
 from bot.jobs import WorkerPool
+from bot.memory import CHECK_NAME
 from bot.registry import AppContext, Registry
-from bot.services import CHECK_NAME
 from bot.store.types import Job, JobKind, JobSpec
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub

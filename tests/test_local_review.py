@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.local_review import _Status
+from bot.local_output import Status
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakeToken
@@ -313,7 +313,7 @@ def test_json_keeps_model_text_exact_but_escaped(
 
 
 def test_text_colours_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.local_review import LocalResult, _print_text
+    from bot.local_output import LocalResult, _print_text
 
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
@@ -342,7 +342,7 @@ async def test_status_is_live_on_a_terminal_and_plain_lines_otherwise() -> None:
         def isatty(self) -> bool:
             return True
 
-    async def work(status: _Status) -> str:
+    async def work(status: Status) -> str:
         status.stage("reviewing 1 file in 1 batch")
         for _ in range(1000):  # until the live line has been redrawn with the new stage (it never is on a pipe)
             if not status.tty or "reviewing 1 file in 1 batch ..." in tty.getvalue():
@@ -351,7 +351,7 @@ async def test_status_is_live_on_a_terminal_and_plain_lines_otherwise() -> None:
         return "done"
 
     tty, plain = Tty(), io.StringIO()
-    live, lines = _Status(tty), _Status(plain)
+    live, lines = Status(tty), Status(plain)
     assert await live.around(work(live), "reviewing") == "done"
     assert await lines.around(work(lines), "reviewing") == "done"
     assert "\r\x1b[Kreviewing 1 file in 1 batch ... 0s" in tty.getvalue()
@@ -540,7 +540,7 @@ def _fake_result(severity: str) -> Any:
     from bot.analysis import Analysis
     from bot.domain import Category, Finding, Severity, Side
     from bot.findings import Decision, Placement
-    from bot.local_review import LocalResult
+    from bot.local_output import LocalResult
     from bot.render import Unplaced
 
     f = Finding("app/users.py", 2, 2, Side.RIGHT, Severity(severity), Category.SECURITY, "title", "body", None)

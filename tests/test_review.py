@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from bot.memory import CHECK_NAME
 from bot.metrics import Metrics
 from bot.registry import AppContext
 from bot.review import run_review
-from bot.services import CHECK_NAME, ReviewRequest, Services
+from bot.services import ReviewRequest, Services
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub

@@ -10,10 +10,11 @@ import pytest
 from bot.budget import daily_caps
 from bot.domain import Usage
 from bot.errors import GitHubUnavailable, ModelUnavailable
+from bot.memory import CHECK_NAME
 from bot.prices import DEFAULT_PRICES
 from bot.registry import AppContext
 from bot.review import run_review
-from bot.services import CHECK_NAME, ReviewRequest, Services
+from bot.services import ReviewRequest, Services
 from bot.store.spend import SpendRecord
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from bot.command_jobs import handle_command_job
+from bot.memory import CHECK_NAME
 from bot.registry import AppContext
 from bot.review import run_review
 from bot.routing import route
-from bot.services import CHECK_NAME, ReviewRequest, Services
+from bot.services import ReviewRequest, Services
 from bot.store.types import JobKind
 from bot.trust import TRUSTED_ASSOCIATIONS, author_trusted
 from tests.fakes.claude import Answer, FakeClaude, finding

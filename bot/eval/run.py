@@ -1,7 +1,7 @@
 """Run the seeded cases through the App's review core and print (or save) how the reviewer did.
 
-Each case's diff goes through `bot.analysis.make_scope` + `analyse` with the server's default configuration and a
-reviewer built like the App's; the findings the App would post (inline and in the body) are scored by
+Each case's diff goes through the App's review path (`bot.pipeline`) with the server's default configuration and
+the App's reviewer; the findings the App would post (inline and in the body) are scored by
 `bot.eval.score`. Cases run one after another, so the figures of one do not depend on the load of another.
 """
 
@@ -13,13 +13,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from bot.context import RepoView
 from bot.domain import Finding, Usage
 from bot.eval.cases import CASES_DIR, Case, CaseError, load_cases
 from bot.eval.score import CaseScore, Totals, score_case, totals
 from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.config.load import EffectiveConfig
+    from bot.contract import BatchReviewer
 
 EXIT_OK, EXIT_USAGE = 0, 2
 Effort = Literal["low", "medium", "high"]
@@ -50,19 +54,25 @@ def repo_view(case: Case) -> RepoView:
     return RepoView(texts=dict(case.after), listings={d: tuple(sorted(n)) for d, n in listings.items()})
 
 
-async def run_case(case: Case, settings: Settings, reviewer: Any, model: str, effort: Effort | None) -> CaseRun:
-    """Review one case like the App would and score what it would post."""
-    from bot.analysis import analyse, make_scope
+def eval_config(settings: Settings, model: str, effort: Effort | None, verify: bool) -> EffectiveConfig:
+    """The server's default configuration with the model, effort and verification asked for on the command line."""
     from bot.config.load import default_config
+
+    effective = default_config(settings)
+    config = effective.config
+    config = config.model_copy(update={"review": config.review.model_copy(update={"verify": verify})})
+    return replace(effective, config=config, model=model, effort=effort)
+
+
+async def run_case(case: Case, settings: Settings, reviewer: BatchReviewer, effective: EffectiveConfig) -> CaseRun:
+    """Review one case on the App's review path (`bot.pipeline`) and score what it would post."""
     from bot.contract import PullContext
     from bot.diff import parse_diff
+    from bot.pipeline import prepare, run
 
-    diff = parse_diff(case.diff)
-    effective = replace(default_config(settings), model=model, effort=effort)
     context = PullContext(repo=f"eval/{case.name}", title=case.title, body=case.body)
-    scope = make_scope(effective, diff, diff, context, batch_tokens=settings.batch_token_budget,
-                       repo_view=repo_view(case))
-    analysis = await analyse(scope, reviewer)
+    prepared = await prepare(settings, effective, context, parse_diff(case.diff), repo_view=repo_view(case))
+    analysis = (await run(prepared, reviewer)).analysis
     posted: list[Finding] = [item.finding for item in analysis.posted_findings]
     outcome = analysis.outcome
     return CaseRun(
@@ -76,14 +86,15 @@ async def run_case(case: Case, settings: Settings, reviewer: Any, model: str, ef
 async def run_eval(
     cases: Sequence[Case], settings: Settings, model: str, effort: Effort | None, verify: bool = True
 ) -> list[CaseRun]:
-    """Every case, in order, with one client and one reviewer."""
-    from bot.model import Reviewer, make_client
+    """Every case, in order, with one client and one reviewer (built as the App builds it)."""
+    from bot.model import make_client
+    from bot.pipeline import make_reviewer
 
+    effective = eval_config(settings, model, effort, verify)
     client = make_client(settings)
     try:
-        reviewer = Reviewer(client, model, effort, concurrency=settings.model_concurrency, verify=verify,
-                            deadline_s=settings.review_deadline_seconds)
-        return [await run_case(case, settings, reviewer, model, effort) for case in cases]
+        reviewer = make_reviewer(client, settings, effective)
+        return [await run_case(case, settings, reviewer, effective) for case in cases]
     finally:
         await client.close()
 
