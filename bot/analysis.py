@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from bot.budget import apply_budget, token_budget
-from bot.config.load import EffectiveConfig, instructions_for
+from bot.config.globs import instructions_for
+from bot.config.load import EffectiveConfig
 from bot.context import RepoView
 from bot.context_render import ContextStats, add_context, related_order
 from bot.contract import BatchInput, BatchReviewer, PullContext, ReviewOutcome
@@ -90,7 +91,7 @@ def make_scope(
     blended = (price.input_per_mtok * 0.9 + price.output_per_mtok * 0.1) if price else 0.0
     max_tokens = token_budget(config.budgets.max_tokens_per_review, config.budgets.max_cost_usd_per_review, blended)
     paths = [f.path for f in review_diff.files]
-    instructions = instructions_for(config, paths)
+    instructions = instructions_for(config.instructions, paths)
     if instructions and not context.instructions:
         context = PullContext(context.repo, context.title, context.body, instructions, config.language)
     elif context.language != config.language:

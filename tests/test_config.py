@@ -16,24 +16,22 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from bot.config.globs import instructions_for, path_matches
 from bot.config.load import (
     CONFIG_PATH,
     SCHEMA_PATH,
     ConfigProblem,
-    RepoConfig,
     check_config_file,
     deep_merge,
     default_config,
     dump_config_yaml,
-    instructions_for,
     json_schema_text,
     load_effective_config,
     main,
     parse_layer,
-    path_matches,
     problems_comment,
 )
-from bot.config.schema import Instruction
+from bot.config.schema import Instruction, RepoConfig
 from bot.domain import Category, Severity
 from bot.errors import GitHubUnavailable, NotFound
 from bot.settings import Settings, load_settings
@@ -493,6 +491,7 @@ def test_instructions_for_matching_paths_in_file_order() -> None:
             Instruction(text="Prefer small functions."),
         )
     )
-    assert instructions_for(config, ["src/api/users.py"]) == "Every endpoint needs authz.\n\nPrefer small functions."
-    assert instructions_for(config, ["README.md"]) == "Prefer small functions."
-    assert instructions_for(config, ["db/1.sql", "src/api/x.py"]).count("\n\n") == 2
+    items = config.instructions
+    assert instructions_for(items, ["src/api/users.py"]) == "Every endpoint needs authz.\n\nPrefer small functions."
+    assert instructions_for(items, ["README.md"]) == "Prefer small functions."
+    assert instructions_for(items, ["db/1.sql", "src/api/x.py"]).count("\n\n") == 2

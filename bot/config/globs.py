@@ -11,14 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import re2
 
 from bot.linear import LinearPatternError, linear
-
-if TYPE_CHECKING:
-    from bot.config.schema import RepoConfig
 
 MAX_GLOB_CHARS = 200
 MAX_DOUBLE_STARS = 8
@@ -28,6 +25,7 @@ __all__ = [
     "MAX_GLOB_CHARS",
     "GlobError",
     "GlobSet",
+    "PathInstruction",
     "check_glob",
     "compile_globs",
     "first_match",
@@ -213,10 +211,24 @@ def path_matches(path: str, pattern: str) -> bool:
     return compile_globs((pattern,)).first(path) is not None
 
 
-def instructions_for(config: RepoConfig, paths: Iterable[str]) -> str:
-    """The texts of the `instructions` whose glob matches any of `paths`, in file order."""
+class PathInstruction(Protocol):
+    """An instruction for the files matching a glob (the configuration's `instructions` items)."""
+
+    @property
+    def path(self) -> str:
+        """The glob."""
+        ...
+
+    @property
+    def text(self) -> str:
+        """The instruction."""
+        ...
+
+
+def instructions_for(instructions: Iterable[PathInstruction], paths: Iterable[str]) -> str:
+    """The texts of the `instructions` whose glob matches any of `paths`, in their order."""
     joined = "\x00".join(paths)  # git paths never hold NUL: one linear search per instruction covers every path
-    texts = [item.text for item in config.instructions if _any_path(joined, item.path)]
+    texts = [item.text for item in instructions if _any_path(joined, item.path)]
     return "\n\n".join(texts)
 
 
