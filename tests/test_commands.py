@@ -23,7 +23,8 @@ from bot.commands import (
     rate_limited_text,
     refused_text,
 )
-from bot.config.load import EffectiveConfig, RepoConfig, parse_layer
+from bot.config.load import EffectiveConfig, parse_layer
+from bot.config.schema import RepoConfig
 from bot.domain import is_bot
 from bot.errors import Forbidden, GitHubUnavailable, NotFound
 

@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.domain import Category, Finding, Severity, Side
+from bot.domain import Category, Finding, FindingState, Severity, Side
 from bot.findings import (
     FINGERPRINT_LENGTH,
     MAX_INLINE,
-    FindingState,
     Fingerprinted,
     KnownFinding,
     SuppressReason,

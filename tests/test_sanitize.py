@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain import Category, Finding, Severity, Side
+from bot.masking import mask_secrets
 from bot.render import markers_in, review_markers_in
 from bot.sanitize import (
     BODY_MAX,
@@ -18,7 +19,6 @@ from bot.sanitize import (
     cap,
     code_span,
     fence_for,
-    mask_secrets,
     sanitize_code,
     sanitize_finding,
     sanitize_inline,

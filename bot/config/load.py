@@ -16,7 +16,6 @@ import yaml
 from pydantic import ValidationError
 
 from bot.config.ceilings import Ceilings, Violation, effective_model, within_ceilings
-from bot.config.globs import instructions_for, path_matches
 from bot.config.schema import Effort, RepoConfig
 from bot.errors import NotFound
 from bot.settings import Settings
@@ -26,23 +25,6 @@ ORG_CONFIG_REPO = ".github"
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_DEPTH = 16
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema" / "senior-review.schema.json"
-
-__all__ = [
-    "CONFIG_PATH",
-    "ConfigProblem",
-    "ConfigReader",
-    "EffectiveConfig",
-    "RepoConfig",
-    "check_config_file",
-    "dump_config_yaml",
-    "instructions_for",
-    "json_schema",
-    "load_effective_config",
-    "parse_layer",
-    "path_matches",
-    "problems_comment",
-]
-
 
 class ConfigReader(Protocol):
     """What configuration loading needs from GitHub (the integrator passes an adapter over `RepoClient`s)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from bot.domain import FindingState as FindingState  # re-exported for store callers
+from bot.domain import FindingState
 
 
 class JobState(StrEnum):
