@@ -1,12 +1,16 @@
-"""Webhook intake benchmark: a bare Starlette endpoint vs this app's /webhook, same closed-loop load, on loopback.
+"""Webhook intake benchmark: a bare Starlette endpoint vs this app's /webhook, same load, alternating rounds.
 
-    .venv/bin/python bench/webhook.py [--clients 32] [--seconds 8]
+    .venv/bin/python bench/webhook.py [--clients 32] [--rounds 4] [--seconds 3] [--profile FILE]
 
-Both servers run as separate uvicorn processes: the bot as `python -m bot serve` builds it, with no workers and
-the log-only registry, SQLite in a temp DATA_DIR (intake is measured). The load generator is a minimal keep-alive
-HTTP/1.1 client. Every bot request is a signed ~30 KB `pull_request.synchronize` for a distinct PR (so no
-coalescing) with a unique X-GitHub-Delivery; afterwards the jobs table is counted against the 202 answers.
-Figures are the last lines.
+Both servers run side by side as uvicorn processes for the whole run: the bot as `python -m bot serve` builds it,
+with no workers and the log-only registry, SQLite in a temp DATA_DIR, JSON logs to a file (intake is measured);
+the bare one is a Starlette route that reads the body and answers 202. The rounds alternate (bare, bot, bare,
+bot, ...) so that the load of this shared machine falls on both alike. Both receive exactly the same requests,
+built by the same minimal keep-alive HTTP/1.1 client: a signed, compact `pull_request.synchronize` shaped like
+tests/fixtures/payloads (padded to ~30 KB with its description, as real ones are) for a distinct PR each (no
+coalescing), with a unique X-GitHub-Delivery. Afterwards the jobs table is counted against the bot's 202 answers.
+`--profile FILE` runs the bot under py-spy (when installed) and writes its raw stacks there. Figures are the last
+lines.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import hmac
 import itertools
 import json
 import os
+import shutil
+import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,11 +34,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "payloads" / "pull_request.synchronize.json"
 SECRET = b"bench-secret"
-PLACEHOLDER = b"7777777"
+PLACEHOLDER = 7777777
 
 # This app exactly as `python -m bot serve` builds it, but with the default (log-only) job registry and no
 # in-process workers, so the figures measure intake and do not depend on the review pipeline's state.
@@ -68,42 +77,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def payload_template(size: int = 30_000) -> bytes:
-    """A pull_request payload of about `size` bytes with PLACEHOLDER where the PR number goes."""
-    payload = {
-        "action": "synchronize",
-        "number": 7777777,
-        "pull_request": {
-            "number": 7777777, "draft": False, "state": "open", "title": "Bench",
-            "body": "", "head": {"sha": "c" * 40, "ref": "feature"}, "base": {"sha": "b" * 40, "ref": "main"},
-            "user": {"login": "alice", "type": "User"},
-        },
-        "repository": {"name": "hello", "full_name": "octo/hello", "owner": {"login": "octo"}},
-        "installation": {"id": 42},
-        "sender": {"login": "alice", "type": "User"},
-    }
-    base = len(json.dumps(payload))
-    payload["pull_request"]["body"] = "lorem ipsum " * ((size - base) // 12)  # type: ignore[index]
-    return json.dumps(payload).encode()
+def payload_template(size: int = 30_000) -> tuple[bytes, bytes, bytes]:
+    """The fixture as GitHub sends it (compact), about `size` bytes, split where the PR number goes (twice)."""
+    payload = json.loads(FIXTURE.read_text())
+    payload["number"] = payload["pull_request"]["number"] = PLACEHOLDER
+    base = len(json.dumps(payload, separators=(",", ":")))
+    payload["pull_request"]["body"] += "\r\n" + "lorem ipsum " * max(0, (size - base) // 12)
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    head, middle, tail = body.split(str(PLACEHOLDER).encode())  # "number" and "pull_request.number"
+    return head, middle, tail
 
 
-def request_factory(port: int, signed: bool) -> Callable[[], bytes]:
-    template = payload_template()
+def request_factory(port: int) -> Callable[[], bytes]:
+    """Signed requests for distinct pull requests, each with its own delivery id (the same for both servers)."""
+    first, middle, tail = payload_template()
     counter = itertools.count(1_000_000)
+    host = b"Host: 127.0.0.1:%d" % port
 
     def make() -> bytes:
-        body = template.replace(PLACEHOLDER, str(next(counter)).encode())
-        lines = [
-            b"POST /webhook HTTP/1.1",
-            b"Host: 127.0.0.1:%d" % port,
-            b"Content-Type: application/json",
-            b"Content-Length: %d" % len(body),
-            b"X-GitHub-Event: pull_request",
-            b"X-GitHub-Delivery: " + str(uuid.uuid4()).encode(),
-        ]
-        if signed:
-            lines.append(b"X-Hub-Signature-256: sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest().encode())
-        return b"\r\n".join(lines) + b"\r\n\r\n" + body
+        number = str(next(counter)).encode()
+        body = first + number + middle + number + tail
+        signature = hmac.new(SECRET, body, hashlib.sha256).hexdigest().encode()
+        head = b"\r\n".join((
+            b"POST /webhook HTTP/1.1", host, b"Content-Type: application/json",
+            b"Content-Length: %d" % len(body), b"X-GitHub-Event: pull_request",
+            b"X-GitHub-Delivery: " + str(uuid.uuid4()).encode(), b"X-Hub-Signature-256: sha256=" + signature,
+        ))
+        return head + b"\r\n\r\n" + body
 
     return make
 
@@ -121,43 +121,54 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def client(port: int, make: Callable[[], bytes], until: float, latencies: list[float], codes: Counter[int],
-                 record_from: float, every: Counter[int]) -> None:
+@dataclass
+class Figures:
+    """What one server did over all its measured rounds."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    codes: Counter[int] = field(default_factory=Counter)
+    every: Counter[int] = field(default_factory=Counter)  # warm-up included
+    round_rps: list[float] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
+
+
+async def client(port: int, make: Callable[[], bytes], record_from: float, until: float, figures: Figures,
+                 latencies: list[float]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while (now := time.perf_counter()) < until:
-            request = make()
-            writer.write(request)
+            writer.write(make())
             status = await read_response(reader)
-            every[status] += 1
+            figures.every[status] += 1
             if now >= record_from:
                 latencies.append(time.perf_counter() - now)
-                codes[status] += 1
+                figures.codes[status] += 1
     finally:
         writer.close()
 
 
-async def load(port: int, make: Callable[[], bytes], clients: int, seconds: float, warmup: float) -> dict[str, float]:
+async def one_round(port: int, make: Callable[[], bytes], clients: int, seconds: float, warmup: float,
+                    figures: Figures) -> None:
+    """Closed-loop load: `clients` connections each sending its next request as soon as the last is answered."""
     latencies: list[float] = []
-    codes: Counter[int] = Counter()
-    every: Counter[int] = Counter()
     start = time.perf_counter()
     record_from, until = start + warmup, start + warmup + seconds
-    await asyncio.gather(*(client(port, make, until, latencies, codes, record_from, every) for _ in range(clients)))
-    latencies.sort()
-    return {
-        "rps": len(latencies) / seconds,
-        "p50": latencies[len(latencies) // 2] * 1000,
-        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
-        "count": len(latencies),
-        "accepted": codes.get(202, 0),
-        "other": sum(v for k, v in codes.items() if k != 202),
-        "accepted_total": every.get(202, 0),
-    }
+    await asyncio.gather(*(client(port, make, record_from, until, figures, latencies) for _ in range(clients)))
+    figures.latencies += latencies
+    figures.seconds += seconds
+    figures.round_rps.append(len(latencies) / seconds)
 
 
 def wait_ready(port: int, path: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             sys.exit(f"server exited with {process.returncode}")
@@ -181,6 +192,13 @@ def generate_key() -> str:
                              serialization.NoEncryption()).decode()
 
 
+def py_spy(output: str) -> list[str]:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        sys.exit("--profile needs py-spy (pip install py-spy)")
+    return [found, "record", "--rate", "250", "--format", "raw", "--output", output, "--"]
+
+
 def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
@@ -189,43 +207,54 @@ def run(args: argparse.Namespace) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "DATABASE_URL"))}
         env.update(DATA_DIR=str(data), GITHUB_APP_ID="1", GITHUB_APP_PRIVATE_KEY_FILE=str(key),
                    GITHUB_WEBHOOK_SECRET=SECRET.decode(), LOG_FORMAT="json", PYTHONPATH=str(ROOT))
-        results = {}
-        for name, argv, path, signed in (
-            ("bare", [sys.executable, "-c", BARE_SERVER], "/", False),
-            ("webhook", [sys.executable, "-c", BOT_SERVER], "/readyz", True),
-        ):
-            port = free_port()
-            log = (Path(tmp) / f"{name}.log").open("wb")
-            process = subprocess.Popen([*argv, str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
+        servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+        try:
+            for name, source, path in (("bare", BARE_SERVER, "/"), ("bot", BOT_SERVER, "/readyz")):
+                port = free_port()
+                prefix = py_spy(args.profile) if args.profile and name == "bot" else []
+                log = (Path(tmp) / f"{name}.log").open("wb")
+                process = subprocess.Popen([*prefix, sys.executable, "-c", source, str(port)], cwd=ROOT, env=env,
+                                           stdout=log, stderr=subprocess.STDOUT)
+                servers[name] = port, process
                 wait_ready(port, path, process)
-                results[name] = asyncio.run(load(port, request_factory(port, signed), args.clients, args.seconds,
-                                                 args.warmup))
-            finally:
-                process.terminate()
-                process.wait(30)
+            results = {name: Figures() for name in servers}
+            makers = {name: request_factory(port) for name, (port, _) in servers.items()}
+            for index in range(args.rounds):
+                for name in ("bare", "bot") if index % 2 == 0 else ("bot", "bare"):
+                    asyncio.run(one_round(servers[name][0], makers[name], args.clients, args.seconds, args.warmup,
+                                          results[name]))
+        finally:
+            for _, process in servers.values():
+                process.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT; uvicorn stops cleanly
+                process.wait(60)
         with sqlite3.connect(data / "bot.sqlite3") as conn:
             jobs = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
             deliveries = conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
-    bot, bare = results["webhook"], results["bare"]
-    # Every 202 the bot gave (warm-up included, counted separately) must be a job: compare with the table.
-    print(f"load: {args.clients} closed-loop clients, {args.seconds:.0f}s measured after {args.warmup:.0f}s warm-up, "
-          f"~{len(payload_template()) // 1000} KB signed pull_request payloads, bot on SQLite (intake only)")
-    for name, figures in (("bare starlette", bare), ("bot /webhook", bot)):
-        print(f"{name:15} {figures['rps']:8.0f} req/s  p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  "
-              f"(202: {figures['accepted']:.0f}, other: {figures['other']:.0f})")
-    accepted = int(bot["accepted_total"])
+    bot, bare = results["bot"], results["bare"]
+    print(f"load: {args.clients} closed-loop clients, {args.rounds} alternating rounds of {args.seconds:.0f}s each "
+          f"(after {args.warmup:.1f}s warm-up), ~{len(b''.join(payload_template())) // 1000} KB signed compact "
+          f"pull_request payloads, bot on SQLite (intake only)")
+    ratios = [b / a for a, b in zip(bare.round_rps, bot.round_rps, strict=True)]
+    print("per round ratio bot/bare: " + " ".join(f"{r:.2f}" for r in ratios))
+    accepted = bot.every.get(202, 0)
+    # Every 202 the bot gave (warm-up included) must be a job: compare with the table.
     print(f"202 answers {accepted} (warm-up included), jobs recorded {jobs}, deliveries recorded {deliveries}, "
           f"lost {accepted - jobs}")
-    print(f"ratio bot/bare throughput {bot['rps'] / bare['rps']:.2f} (goal >= 0.5); bot p99 {bot['p99']:.1f} ms "
-          f"(goal < 50)")
+    for name, figures in (("bare starlette", bare), ("bot /webhook", bot)):
+        print(f"{name:15} {figures.rps:8.0f} req/s  p50 {figures.percentile(0.5):6.2f} ms  "
+              f"p99 {figures.percentile(0.99):6.2f} ms  (202: {figures.codes.get(202, 0)}, "
+              f"other: {sum(v for k, v in figures.codes.items() if k != 202)})")
+    print(f"ratio bot/bare throughput {bot.rps / bare.rps:.2f} (median of rounds {statistics.median(ratios):.2f}; "
+          f"goal >= 0.5); bot p50 {bot.percentile(0.5):.1f} ms, p99 {bot.percentile(0.99):.1f} ms (goal < 50)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per server, alternating")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per round")
+    parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds at the start of each round")
+    parser.add_argument("--profile", metavar="FILE", help="run the bot under py-spy, raw stacks to FILE")
     run(parser.parse_args())
 
 
