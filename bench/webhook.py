@@ -42,7 +42,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "payloads" / "pull_request.synchronize.j
 SECRET = b"bench-secret"
 PLACEHOLDER = 7777777
 
-# This app exactly as `python -m bot serve` builds it, but with the default (log-only) job registry and no
+# This app exactly as `python -m bot serve` builds it, but with no job handlers and no
 # in-process workers, so the figures measure intake and do not depend on the review pipeline's state.
 BOT_SERVER = """
 import sys, uvicorn
@@ -227,6 +227,8 @@ def run(args: argparse.Namespace) -> None:
             for _, process in servers.values():
                 process.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT; uvicorn stops cleanly
                 process.wait(60)
+            if args.keep_log:
+                shutil.copy(Path(tmp) / "bot.log", args.keep_log)
         with sqlite3.connect(data / "bot.sqlite3") as conn:
             jobs = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
             deliveries = conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
@@ -255,6 +257,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="measured seconds per round")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds at the start of each round")
     parser.add_argument("--profile", metavar="FILE", help="run the bot under py-spy, raw stacks to FILE")
+    parser.add_argument("--keep-log", metavar="FILE", help="copy the bot's log there")
     run(parser.parse_args())
 
 

@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from bot.settings import Settings
 
@@ -61,18 +62,24 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def webhook(request: Request) -> Response:
-    """POST /webhook (setup mode answers 503 naming the missing settings)."""
-    missing = request.app.state.settings.missing_app_settings
-    if missing:
-        return JSONResponse({"error": "setup mode: missing " + ", ".join(missing)}, status_code=503)
-    runtime = _runtime(request)
-    context = await runtime.wait(READY_WAIT_SECONDS)
-    if context is None:
-        return JSONResponse({"error": _public(runtime.error) or "starting; redeliver later"}, status_code=503)
-    from bot.webhook import handle_webhook
+class Webhook:
+    """POST /webhook as a plain ASGI app (no Request/Response objects on the hot path: `bot.webhook`); setup mode
+    answers 503 naming the missing settings."""
 
-    return await handle_webhook(request, context)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the delivery to the intake once the runtime is ready."""
+        state = scope["app"].state
+        missing = state.settings.missing_app_settings
+        runtime: Runtime = state.runtime
+        context = None if missing else await runtime.wait(READY_WAIT_SECONDS)
+        if context is None:
+            error = "setup mode: missing " + ", ".join(missing) if missing else (
+                _public(runtime.error) or "starting; redeliver later")
+            await JSONResponse({"error": error}, status_code=503)(scope, receive, send)
+            return
+        from bot.webhook import handle_webhook
+
+        await handle_webhook(scope, receive, send, context)
 
 
 async def healthz(request: Request) -> Response:
@@ -136,7 +143,7 @@ def _public(error: str | None) -> str | None:
 def build_routes(extra: Sequence[BaseRoute] = ()) -> list[BaseRoute]:
     """Every route of the app, as a plain list: the app's own, then `extra` (the setup pages, from `bot.wiring`)."""
     routes: list[BaseRoute] = [
-        Route("/webhook", webhook, methods=["POST"]),
+        Route("/webhook", Webhook(), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import msgspec
+
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 
 
@@ -24,14 +26,18 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-class _ContextFilter(logging.Filter):
+class ContextFilter(logging.Filter):
+    """Attaches the fields of the enclosing `log_context` blocks to each record (`record.context`)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.context = _context.get()
         return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line."""
+    """One JSON object per line (values JSON cannot hold are written as their `str`)."""
+
+    _encode = msgspec.json.Encoder(enc_hook=str).encode
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -43,7 +49,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        try:
+            return self._encode(entry).decode()
+        except (UnicodeEncodeError, TypeError):  # a lone surrogate (from a payload), keys JSON cannot hold
+            return json.dumps(entry, default=str)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -64,10 +73,13 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Install one stderr handler on the root logger (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
-    handler.addFilter(_ContextFilter())
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Neither formatter shows threads or processes: skip gathering them for every record (the logging HOWTO's
+    # "Optimization"; intake writes one line per delivery).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # Third-party HTTP clients log request lines (URLs with tokens in query strings are possible).
     for noisy in ("httpx", "httpx2", "httpcore", "hishel"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

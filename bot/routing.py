@@ -9,13 +9,22 @@ Decisions:
 - Bots: a sender of type "Bot" or a login ending in "[bot]" (this App included) creates no jobs at all, neither
   reviews nor commands (no bot-to-bot loops).
 - `closed` yields a `cancel` spec: the store cancels the PR's queued jobs in the intake transaction.
+- Decoding (`decode`): a webhook body is decoded by msgspec into a view of only the fields its event's handlers
+  read (everything else, e.g. the three repository objects of a pull_request event, is skipped unparsed). Leaves
+  stay `Any` so the handlers' own checks give the precise error; a container of the wrong type is a
+  `PayloadError` at decoding. A body the fast decoder refuses but the standard library reads (e.g. a lone UTF-16
+  surrogate escape) is decoded by `json` instead: a faster parser never turns away what the reference accepts.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
 
 from bot.domain import is_bot
 from bot.store.types import JobKind, JobSpec
@@ -184,6 +193,128 @@ ROUTES: dict[tuple[str, str | None], RouteHandler] = {
     ("installation_repositories", None): ignore,
     ("github_app_authorization", None): ignore,
 }
+
+
+class BodyError(ValueError):
+    """A webhook body that is not a JSON object (malformed, or nested absurdly deep)."""
+
+
+# -- decoding: the fields the handlers read, per event; UNSET (absent) fields are left out of the result -------
+
+
+class _User(Struct, omit_defaults=True):
+    login: Any = UNSET
+    type: Any = UNSET
+
+
+class _Installation(Struct, omit_defaults=True):
+    id: Any = UNSET
+
+
+class _Repository(Struct, omit_defaults=True):
+    name: Any = UNSET
+    owner: _User | UnsetType | None = UNSET
+
+
+class _Head(Struct, omit_defaults=True):
+    sha: Any = UNSET
+
+
+class _PullRequest(Struct, omit_defaults=True):
+    number: Any = UNSET
+    draft: Any = UNSET
+    head: _Head | UnsetType | None = UNSET
+
+
+class _Comment(Struct, omit_defaults=True):
+    id: Any = UNSET
+    body: Any = UNSET
+    user: _User | UnsetType | None = UNSET
+    author_association: Any = UNSET
+    in_reply_to_id: Any = UNSET
+    created_at: Any = UNSET
+
+
+class _Issue(Struct, omit_defaults=True):
+    number: Any = UNSET
+    pull_request: Any = UNSET  # its presence (an object of links) is what marks a PR's conversation
+
+
+class _Event(Struct, omit_defaults=True):
+    """An event the bot does not read beyond its action (the body is still checked to be a JSON object)."""
+
+    action: Any = UNSET
+
+
+class _Ping(Struct, omit_defaults=True):
+    zen: Any = UNSET
+
+
+class _Common(Struct, omit_defaults=True):
+    action: Any = UNSET
+    sender: _User | UnsetType | None = UNSET
+    installation: _Installation | UnsetType | None = UNSET
+    repository: _Repository | UnsetType | None = UNSET
+
+
+class _PullRequestEvent(_Common, omit_defaults=True):
+    pull_request: _PullRequest | UnsetType | None = UNSET
+    changes: Any = UNSET
+
+
+class _IssueCommentEvent(_Common, omit_defaults=True):
+    issue: _Issue | UnsetType | None = UNSET
+    comment: _Comment | UnsetType | None = UNSET
+
+
+class _ReviewCommentEvent(_Common, omit_defaults=True):
+    pull_request: _PullRequest | UnsetType | None = UNSET
+    comment: _Comment | UnsetType | None = UNSET
+
+
+class _ThreadEvent(_Common, omit_defaults=True):
+    pull_request: _PullRequest | UnsetType | None = UNSET
+    thread: Any = UNSET  # rare and small: its comments are read leniently by the handler
+
+
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "pull_request": msgspec.json.Decoder(_PullRequestEvent),
+    "issue_comment": msgspec.json.Decoder(_IssueCommentEvent),
+    "pull_request_review_comment": msgspec.json.Decoder(_ReviewCommentEvent),
+    "pull_request_review_thread": msgspec.json.Decoder(_ThreadEvent),
+    "ping": msgspec.json.Decoder(_Ping),
+}
+_ANY_EVENT: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Event)
+
+
+def decode(event: str, body: bytes) -> dict[str, Any]:
+    """The fields of `body` that routing reads for `event`, as plain JSON values.
+
+    BodyError when the body is not a JSON object or nests deeper than the interpreter's recursion limit;
+    PayloadError when a field routing reads is a container of the wrong type.
+    """
+    try:
+        view = _DECODERS.get(event, _ANY_EVENT).decode(body)
+    except msgspec.ValidationError as exc:  # "... - at `$.pull_request`": a field; no path: the body itself
+        raise (PayloadError if " - at `$" in str(exc) else BodyError)(str(exc)) from None
+    except msgspec.DecodeError:
+        return _decode_with_json(body)
+    except RecursionError:
+        raise BodyError("JSON nested too deeply") from None
+    fields: dict[str, Any] = msgspec.to_builtins(view)
+    return fields
+
+
+def _decode_with_json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except RecursionError:
+        raise BodyError("JSON nested too deeply") from None
+    except ValueError:
+        raise BodyError("body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise BodyError("body is not a JSON object")
+    return payload
 
 
 def route(event: str, payload: Payload) -> Routed:

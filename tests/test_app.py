@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import time
@@ -91,8 +92,9 @@ def test_serve_answers_signed_webhooks_and_records_the_job(tmp_path: Path, rsa_p
         assert 'bot_jobs{state="queued"} 1.0' in metrics
     finally:
         assert stop_process(process) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it handled
-    log = (tmp_path / "serve.log").read_text()
-    assert '"delivery": "d-serve"' in log and '"repo": "octo/hello"' in log and '"pr": 5' in log
+    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    recorded = [line for line in lines if line.get("delivery") == "d-serve" and line["msg"] == "webhook accepted: 202"]
+    assert [(line["repo"], line["pr"], line["event"]) for line in recorded] == [("octo/hello", 5, "pull_request")]
 
 
 async def _post_twice(base: str, body: bytes) -> list[int]:

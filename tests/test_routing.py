@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.domain import is_bot
-from bot.routing import ROUTES, PayloadError, route
+from bot.routing import ROUTES, BodyError, PayloadError, decode, route
 from tests.helpers_server import pr_payload
 
 
@@ -121,3 +123,105 @@ def test_every_payload_routes(webhook_dir: Path) -> None:
         for spec in routed.specs:
             assert spec.owner and spec.repo and spec.pr > 0, path.name
             assert spec.kind != "review" or (spec.head_sha and len(spec.head_sha) == 40), path.name
+
+
+def _outcome(event: str, payload: Any) -> Any:
+    """What routing makes of a payload: its specs, or that it raised PayloadError."""
+    try:
+        routed = route(event, payload)
+    except PayloadError:
+        return PayloadError
+    return routed.known, routed.specs
+
+
+def test_decoding_only_routing_fields_routes_every_payload_as_the_whole_payload_does(webhook_dir: Path) -> None:
+    files = sorted(webhook_dir.glob("*.json"))
+    for path in files:
+        event = path.name.split(".", 1)[0]
+        body = json.dumps(json.loads(path.read_bytes()), separators=(",", ":")).encode()  # as GitHub sends it
+        fields = decode(event, body)
+        assert _outcome(event, fields) == _outcome(event, json.loads(body)), path.name
+        assert len(json.dumps(fields)) < len(body) / 2 or event not in ROUTED_EVENTS, path.name  # the rest skipped
+
+
+ROUTED_EVENTS = ("pull_request", "issue_comment", "pull_request_review_comment", "pull_request_review_thread")
+_leaf = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+_user = st.fixed_dictionaries({"login": st.sampled_from(["alice", "ci[bot]", "Bob"]),
+                                "type": st.sampled_from(["User", "Bot", "Organization"])})
+_comment = st.fixed_dictionaries({
+    "id": st.integers(1, 9), "body": st.text(max_size=20), "user": _user, "author_association": _leaf,
+    "in_reply_to_id": st.none() | st.integers(1, 9), "created_at": st.just("2026-01-01T00:00:00Z"), "url": _leaf})
+# Every field routing reads, valid: then a few of them deleted or replaced by anything JSON.
+_valid = st.fixed_dictionaries({
+    "action": st.sampled_from(["opened", "synchronize", "edited", "closed", "created", "resolved", "labeled"]),
+    "sender": _user,
+    "installation": st.fixed_dictionaries({"id": st.integers(1, 9)}),
+    "repository": st.fixed_dictionaries({"name": st.sampled_from(["r", "hello"]), "owner": _user, "id": _leaf}),
+    "pull_request": st.fixed_dictionaries({
+        "number": st.integers(1, 9), "draft": st.booleans(), "head": st.fixed_dictionaries({"sha": st.just("c" * 40)}),
+        "title": _leaf}),
+    "changes": st.sampled_from([{}, {"base": {"ref": {"from": "dev"}}}, {"title": {"from": "x"}}]),
+    "issue": st.fixed_dictionaries({"number": st.integers(1, 9)}, optional={"pull_request": _leaf}),
+    "comment": _comment,
+    "thread": st.fixed_dictionaries({"comments": st.lists(_comment, max_size=2)}),
+    "noise": _leaf,
+})
+_PATHS = [("action",), ("sender",), ("sender", "login"), ("sender", "type"), ("installation",), ("installation", "id"),
+          ("repository",), ("repository", "name"), ("repository", "owner"), ("repository", "owner", "login"),
+          ("pull_request",), ("pull_request", "number"), ("pull_request", "draft"), ("pull_request", "head"),
+          ("pull_request", "head", "sha"), ("changes",), ("issue",), ("issue", "number"), ("issue", "pull_request"),
+          ("comment",), ("comment", "id"), ("comment", "body"), ("comment", "user"), ("comment", "user", "login"),
+          ("comment", "user", "type"), ("comment", "author_association"), ("comment", "in_reply_to_id"),
+          ("comment", "created_at"), ("thread",), ("thread", "comments")]
+_DELETE = object()
+
+
+@st.composite
+def _payloads(draw: st.DrawFn) -> dict[str, Any]:
+    payload: dict[str, Any] = draw(_valid)
+    for path in draw(st.lists(st.sampled_from(_PATHS), max_size=3)):
+        parent: Any = payload
+        for name in path[:-1]:
+            parent = parent.get(name) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            value = draw(st.just(_DELETE) | st.none() | _leaf)
+            if value is _DELETE:
+                parent.pop(path[-1], None)
+            else:
+                parent[path[-1]] = value
+    return payload
+
+
+@settings(max_examples=400, deadline=None)
+@given(event=st.sampled_from([*ROUTED_EVENTS, "installation", "deployment"]), payload=_payloads())
+def test_decoded_fields_route_like_the_whole_payload(event: str, payload: dict[str, Any]) -> None:
+    """Whatever is missing or of another type, the decoded view routes like the whole JSON; only a container
+    routing reads that is neither an object nor null is refused at decoding (PayloadError, as routing would)."""
+    body = json.dumps(payload).encode()
+    try:
+        fields = decode(event, body)
+    except PayloadError as exc:
+        assert " - at `$." in str(exc)
+        return
+    assert _outcome(event, fields) == _outcome(event, payload)
+
+
+@pytest.mark.parametrize("body", [b'{"pull_request": "x"}', b'{"sender": [1]}', b'{"repository": {"owner": 3}}',
+                                  b'{"pull_request": {"head": true}}'])
+def test_a_routing_container_of_the_wrong_type_is_a_payload_error_naming_it(body: bytes) -> None:
+    with pytest.raises(PayloadError, match=r"at `\$\."):
+        decode("pull_request", body)
+
+
+def test_events_routing_does_not_read_still_need_a_json_object() -> None:
+    assert decode("deployment", b'{"action": "created", "deployment": {"id": 1}}') == {"action": "created"}
+    with pytest.raises(BodyError):
+        decode("deployment", b"[]")
+    with pytest.raises(BodyError):
+        decode("deployment", b'{"action": "created",}')

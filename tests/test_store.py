@@ -6,15 +6,16 @@ import asyncio
 import random
 import sqlite3
 import time
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import text as sa_text
 
 from bot.settings import to_async_database_url
 from bot.store.base import Store
-from bot.store.group_commit import write_batch
 from bot.store.intake import Delivery
 from bot.store.types import Accepted, FindingRecord, JobSpec, JobState, ReviewRecord
+from bot.webhook import DATABASE_ERRORS
 
 
 def review(pr: int = 1, sha: str = "a" * 40, trigger: str = "pull_request.synchronize") -> JobSpec:
@@ -231,21 +232,72 @@ async def test_intake_and_enqueue_take_the_same_path(store: Store, db_url: str, 
     assert {state for *_, state in via_intake} >= {"queued", "superseded"}
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_one_failing_delivery_does_not_undo_its_group_commit(store: Store, db_url: str) -> None:
-    items = [Delivery("g-1", "pull_request", "opened", (review(pr=1),)),
-             Delivery("g-2", "pull_request", "opened", (review(pr=3), review(pr=5))),
-             Delivery("g-3", "pull_request", "opened", (review(pr=4),))]
-    conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
-    try:  # the database refuses PR 5's job, after the delivery row and PR 3's job were written
-        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON jobs WHEN NEW.key = 'octo/hello#5' "
-                     "BEGIN SELECT RAISE(ABORT, 'refused'); END")
-        conn.execute("BEGIN IMMEDIATE")
-        results = write_batch(conn, items)
-        conn.execute("COMMIT")
+# The database refuses PR 5's job (after its delivery row and PR 3's job were written): a trigger on each backend.
+REFUSE_PR_5 = {
+    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON jobs WHEN NEW.key = 'octo/hello#5' "
+               "BEGIN SELECT RAISE(ABORT, 'refused'); END"],
+    "postgresql": ["CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "IF NEW.key = 'octo/hello#5' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$",
+                   "CREATE TRIGGER refuse BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse()"],
+}
+ALLOW_PR_5 = {"sqlite": ["DROP TRIGGER refuse"],
+              "postgresql": ["DROP TRIGGER refuse ON jobs", "DROP FUNCTION refuse()"]}
+
+
+def count_batches(store: Store) -> list[int]:
+    """The size of every transaction intake writes from now on."""
+    sizes: list[int] = []
+    write = store._intake._write
+
+    async def counted(items: Sequence[Delivery]) -> list[Accepted]:
+        sizes.append(len(items))
+        return await write(items)
+
+    store._intake._write = counted
+    return sizes
+
+
+async def test_concurrent_deliveries_share_one_transaction(store: Store) -> None:
+    batches = count_batches(store)
+    results = await asyncio.gather(*(store.accept_delivery(f"c-{n}", "pull_request", "opened", [review(pr=n)])
+                                     for n in range(10)))
+    assert batches == [10]
+    assert sorted(job_id for r in results for job_id in r.job_ids) == [j.id for j in await store.list_jobs()]
+
+
+async def test_one_failing_delivery_does_not_undo_its_group_commit(store: Store) -> None:
+    async with store.engine.begin() as conn:
+        for sql in REFUSE_PR_5[store.dialect]:
+            await conn.exec_driver_sql(sql)
+    batches = count_batches(store)
+    try:
+        results = await asyncio.gather(
+            store.accept_delivery("g-1", "pull_request", "opened", [review(pr=1)]),
+            store.accept_delivery("g-2", "pull_request", "opened", [review(pr=3), review(pr=5)]),
+            store.accept_delivery("g-3", "pull_request", "opened", [review(pr=4)]),
+            return_exceptions=True)
     finally:
-        conn.close()
-    assert isinstance(results[1], sqlite3.Error)
-    assert [r.job_ids for r in (results[0], results[2]) if isinstance(r, Accepted)] == [(1,), (2,)]
+        async with store.engine.begin() as conn:
+            for sql in ALLOW_PR_5[store.dialect]:
+                await conn.exec_driver_sql(sql)
+    assert batches == [3, 1, 1, 1]  # the batch rolled back whole, then each delivery alone
+    assert isinstance(results[1], DATABASE_ERRORS) and "refused" in str(results[1])
+    assert all(isinstance(r, Accepted) and len(r.job_ids) == 1 for r in (results[0], results[2]))
     assert sorted(j.pr for j in await store.list_jobs()) == [1, 4]  # the failed delivery left nothing behind
     assert await store.delivery_status("g-2") is None
+    again = await store.accept_delivery("g-2", "pull_request", "opened", [review(pr=3), review(pr=5)])
+    assert len(again.job_ids) == 2  # GitHub's redelivery of it is recorded once the database accepts it
+
+
+async def test_one_batch_applies_its_deliveries_in_order(store: Store) -> None:
+    heads = ["a" * 40, "b" * 40, "c" * 40]
+    results = await asyncio.gather(
+        *(store.accept_delivery(f"o-{n}", "pull_request", "synchronize", [review(pr=7, sha=sha)])
+          for n, sha in enumerate(heads)),
+        store.accept_delivery("o-0", "pull_request", "synchronize", [review(pr=7, sha="d" * 40)]),  # same id
+        store.accept_delivery("o-replay", "pull_request", "synchronize", [review(pr=8)], body_sha256="f" * 64),
+        store.accept_delivery("o-replay-2", "pull_request", "synchronize", [review(pr=8)], body_sha256="f" * 64),
+    )
+    assert [r.duplicate for r in results] == [False, False, False, True, False, True]
+    jobs = {j.head_sha: j.state for j in await store.list_jobs(key="octo/hello#7")}
+    assert jobs == {"a" * 40: "superseded", "b" * 40: "superseded", "c" * 40: "queued"}

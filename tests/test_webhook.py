@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
-from starlette.requests import Request
 
+from bot.logs import ContextFilter
 from bot.registry import AppContext
-from bot.webhook import MAX_BODY_BYTES, BodyTooLarge, read_capped, sign, signature_ok
+from bot.webhook import MAX_BODY_BYTES, BodyTooLarge, ClientGone, read_capped, sign, signature_ok
 from tests.helpers_server import SECRET, bot_settings, dumps, headers, pr_payload, running_app
 
 App = tuple[httpx.AsyncClient, AppContext]
@@ -35,9 +37,18 @@ async def test_stream_cap_ignores_content_length() -> None:
         body = chunks.pop(0)
         return {"type": "http.request", "body": body, "more_body": bool(chunks)}
 
-    scope = {"type": "http", "method": "POST", "headers": [(b"content-length", b"5")], "path": "/webhook"}
-    with pytest.raises(BodyTooLarge):
-        await read_capped(Request(scope, receive), limit=15)
+    with pytest.raises(BodyTooLarge):  # whatever Content-Length said (5), what arrives is counted
+        await read_capped(receive, limit=15)
+
+
+async def test_a_client_gone_mid_body_is_noticed() -> None:
+    messages = [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive() -> dict[str, object]:
+        return messages.pop(0)
+
+    with pytest.raises(ClientGone):
+        await read_capped(receive)
 
 
 @pytest.fixture
@@ -117,10 +128,82 @@ async def test_large_unverified_bodies_are_read_a_few_at_a_time(app: App, monkey
     assert (await post(client, "pull_request", large)).status_code == 202
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b"[1, 2]", b"\xff\xfe"])
-async def test_malformed_json_is_400(app: App, body: bytes) -> None:
+@pytest.mark.parametrize(("body", "error"), [
+    (b"{not json", "body is not JSON"),
+    (b"", "body is not JSON"),
+    (b"[1, 2]", "Expected `object`, got `array`"),
+    (b"\xff\xfe", "body is not JSON"),
+    (b'{"action": "opened"} trailing', "body is not JSON"),
+    (b'{"action": "opened", "pull_request": [1]}', "unexpected payload: Expected `object | null`, got `array` - at "
+                                                   "`$.pull_request`"),
+    (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "JSON nested too deeply"),
+    (b"[" * 100_000 + b"]" * 100_000, "Expected `object`, got `array`"),
+    (b'{"a": ' + b'{"b": ' * 50_000 + b"1" + b"}" * 50_001, "JSON nested too deeply"),
+])
+async def test_malformed_json_is_a_precise_400_and_records_nothing(app: App, body: bytes, error: str) -> None:
+    client, context = app
+    response = await post(client, "pull_request", body, "d-malformed")
+    assert (response.status_code, response.json()) == (400, {"error": error})
+    assert await context.store.delivery_status("d-malformed") is None
+
+
+async def test_the_signature_is_checked_before_the_body_is_read_as_json(app: App) -> None:
     client, _ = app
-    assert (await post(client, "pull_request", body)).status_code == 400
+    body = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = await client.post("/webhook", content=body, headers={
+        **headers(body, "pull_request"), "X-Hub-Signature-256": sign("wrong-secret", body)})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("missing", "value"), [("X-GitHub-Event", None), ("X-GitHub-Delivery", None),
+                                                ("X-GitHub-Delivery", "d" * 65), ("X-GitHub-Delivery", "")])
+async def test_missing_or_oversized_headers_are_400(app: App, missing: str, value: str | None) -> None:
+    client, context = app
+    body = dumps(pr_payload())
+    hdrs = headers(body, "pull_request")
+    if value is None:
+        del hdrs[missing]
+    else:
+        hdrs[missing] = value
+    response = await client.post("/webhook", content=body, headers=hdrs)
+    assert response.status_code == 400 and "X-GitHub-Delivery" in response.json()["error"]
+    assert await context.store.list_jobs() == []
+
+
+async def test_a_lone_surrogate_escape_the_fast_decoder_refuses_is_still_accepted(app: App) -> None:
+    client, context = app
+    payload = pr_payload(number=4)
+    payload["pull_request"]["title"] = "broken SURROGATE emoji"
+    body = dumps(payload).replace(b"SURROGATE", b"\\ud83d")  # half an emoji, as JSON escapes it
+    assert json.loads(body)["pull_request"]["title"] == "broken \ud83d emoji"
+    response = await post(client, "pull_request", body, "d-surrogate")
+    assert response.status_code == 202
+    assert [job.key for job in await context.store.list_jobs()] == ["octo/hello#4"]
+
+
+async def test_one_log_line_per_delivery(app: App, caplog: pytest.LogCaptureFixture) -> None:
+    client, _ = app
+    caplog.set_level(logging.INFO)
+    caplog.handler.addFilter(ContextFilter())
+    body = dumps(pr_payload(number=5))
+    for delivery in ("d-log", "d-log"):
+        await post(client, "pull_request", body, delivery)
+    await post(client, "pull_request", b"{", "d-log-bad")
+    lines = [r for r in caplog.records if r.name == "bot.webhook"]
+    assert [(r.getMessage(), r.context["delivery"]) for r in lines] == [  # type: ignore[attr-defined]
+        ("webhook accepted: 202", "d-log"), ("webhook duplicate: 200", "d-log"),
+        ("webhook malformed: 400", "d-log-bad")]
+    assert lines[0].context["repo"] == "octo/hello" and lines[0].context["pr"] == 5  # type: ignore[attr-defined]
+
+
+async def test_answers_carry_their_length_and_204_has_no_body(app: App) -> None:
+    client, _ = app
+    body = dumps(pr_payload(number=6))
+    response = await post(client, "pull_request", body)
+    assert response.headers["content-length"] == str(len(response.content))
+    assert response.headers["content-type"] == "application/json"
+    unknown = await post(client, "deployment", dumps({"action": "created"}))
+    assert unknown.status_code == 204 and unknown.content == b""
 
 
 async def test_unknown_events_and_actions_are_counted_and_ignored(app: App) -> None:
@@ -155,7 +238,10 @@ async def test_database_errors_answer_503_without_traceback(app: App, monkeypatc
     async def bug(*args: object) -> None:
         raise RuntimeError("secret internals")
 
-    for failure in (down, bug):
+    async def sqlite_down(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    for failure in (down, sqlite_down, bug):
         monkeypatch.setattr(context.store, "accept_delivery", failure)
         response = await post(client, "pull_request", dumps(pr_payload()))
         assert response.status_code == 503

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.errors import BotError
 from bot.settings import Settings
-from bot.store.group_commit import IntakeBatcher, RawWriter
-from bot.store.intake import Delivery, SqlCursor, accept
+from bot.store.group_commit import GroupCommit, write_batch
+from bot.store.intake import Delivery, SqlCursor
 from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
 from bot.store.operator import OperatorMixin
 from bot.store.reconcile import ReconcileMixin
@@ -38,6 +37,52 @@ SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=15000", "synchronous=NORMAL"
 INLINE_BUSY_MS = 20
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at every start
 T = TypeVar("T")
+
+
+class RawWriter:
+    """A plain sqlite3 connection for intake's group commits: its statements are prepared once (sqlite3's cache)
+    and it runs no SQLAlchemy per statement. sqlite3 releases the GIL while it works."""
+
+    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
+        self.path = path
+        self.pragmas = tuple(pragmas)
+        self.conn: sqlite3.Connection | None = None
+
+    def start(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """BEGIN IMMEDIATE, then `work(conn)`; the transaction stays open for `commit` (ROLLBACK on error)."""
+        if self.conn is None:
+            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            for pragma in self.pragmas:
+                self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            return work(self.conn)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def commit(self) -> None:
+        """COMMIT what `start` began (ROLLBACK if that fails)."""
+        assert self.conn is not None
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)` inside BEGIN IMMEDIATE ... COMMIT."""
+        result = self.start(work)
+        self.commit()
+        return result
+
+    def close(self) -> None:
+        """Close the connection (from the thread that uses it)."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
 
 def make_engine(url: str) -> AsyncEngine:
     """An async engine for an async URL; SQLite gets WAL, a busy timeout, one connection and BEGIN IMMEDIATE."""
@@ -112,26 +157,32 @@ class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin, SpendMixin, 
         self._heads: set[str] | None = None
         self._sync: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._intake: IntakeBatcher | None = None
+        self._intake = GroupCommit(self._write_deliveries)  # the one intake path, both databases
         if self.dialect == "sqlite":
             self._sync = make_sqlite_sync_engine(str(engine.url.render_as_string(hide_password=False)))
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
             path = self._sync.url.database or ""
-            # Intake writes inline on the event loop (a batch takes well under a millisecond; a thread hop costs
-            # more in GIL hand-offs) but only waits INLINE_BUSY_MS for the lock; a busy database goes to the thread.
+            # Intake runs its statements inline on the event loop (each is short: thread hops would cost more in
+            # GIL hand-offs) but only waits INLINE_BUSY_MS for the lock (a busy database goes to the thread); its
+            # COMMIT, the one long step (the WAL writes, and a checkpoint now and then), runs in a thread of its
+            # own, with the GIL released, while the loop reads the next requests.
             self._inline = RawWriter(path, (*SQLITE_PRAGMAS, f"busy_timeout={INLINE_BUSY_MS}"))
+            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
             self._raw = RawWriter(path, SQLITE_PRAGMAS)
-            self._intake = IntakeBatcher(self._run_raw)
 
     async def _run_raw(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in one transaction on a plain sqlite3 connection: inline, or in the thread when busy."""
         assert self._thread is not None
+        loop = asyncio.get_running_loop()
         try:
-            return self._inline.run(work)
+            result = self._inline.start(work)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._raw.run, work)
+            return await loop.run_in_executor(self._thread, self._raw.run, work)
+        # Not the store's thread: a job claim waiting there for the write lock must not hold this commit up.
+        await loop.run_in_executor(self._committer, self._inline.commit)
+        return result
 
     async def _run(self, work: Callable[[Connection], T], retries: int = 1) -> T:
         """Run `work(conn)` in one transaction: on SQLite in the store's thread, on PostgreSQL via asyncpg.
@@ -170,6 +221,7 @@ class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin, SpendMixin, 
         if self._sync is not None and self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
             await asyncio.get_running_loop().run_in_executor(self._thread, self._raw.close)
+            self._committer.shutdown(wait=True)
             self._inline.close()
             self._thread.shutdown(wait=True)
         await self.engine.dispose()
@@ -202,10 +254,13 @@ class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin, SpendMixin, 
     ) -> Accepted:
         """Record a delivery and its jobs in one transaction; a duplicate of a processed delivery, or a replay of
         a body accepted under another id in the last 7 days, does nothing."""
-        item = Delivery(delivery_id, event_name, action, tuple(specs), body_sha256)
-        if self._intake is not None:  # SQLite: group commit with concurrent deliveries
-            return await self._intake.accept(item)
-        return await self._run(lambda conn: accept(SqlCursor(conn), item, time.time()), retries=INTEGRITY_RETRIES)
+        return await self._intake.accept(Delivery(delivery_id, event_name, action, tuple(specs), body_sha256))
+
+    async def _write_deliveries(self, items: Sequence[Delivery]) -> list[Accepted]:
+        """One group commit: the batch in one transaction, on a plain sqlite3 connection or through SQLAlchemy."""
+        if self._sync is not None:
+            return await self._run_raw(lambda conn: write_batch(conn.cursor(), items))
+        return await self._run(lambda conn: write_batch(SqlCursor(conn), items), retries=INTEGRITY_RETRIES)
 
     async def delivery_status(self, delivery_id: str) -> str | None:
         """`processed`, `failed`, or None when never recorded."""

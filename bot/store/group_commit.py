@@ -1,84 +1,43 @@
-"""SQLite group commit: concurrent deliveries share one transaction (and, when the database is busy, one thread hop).
+"""Group commit: deliveries arriving together share one transaction and one commit, on SQLite and PostgreSQL alike.
 
-Each delivery runs inside its own SAVEPOINT, so one failing delivery never affects the others in its batch; what
-each delivery does is `bot.store.intake.accept`, the same path PostgreSQL runs, on a plain sqlite3 connection.
+A batch is written optimistically, without savepoints (each would cost statements, and round trips on
+PostgreSQL): when its transaction fails it rolls back whole, and each of its deliveries is then written again
+alone, so one failing delivery fails only itself. What each delivery does is `bot.store.intake.accept`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
 
-from bot.store.intake import Delivery, accept
+from bot.store.intake import Cursor, Delivery, accept
 from bot.store.types import Accepted
 
-R = TypeVar("R")
+# Bounds one transaction (SQLite writes it on the event loop): larger bursts are written in several.
+MAX_BATCH = 64
+
+WriteBatch = Callable[[Sequence[Delivery]], Awaitable[list[Accepted]]]
 
 
-def write_batch(conn: sqlite3.Connection, items: Sequence[Delivery]) -> list[Accepted | Exception]:
-    """Record every delivery of the batch in the caller's transaction, each in its own savepoint."""
-    cur = conn.cursor()
+def write_batch(cur: Cursor, items: Sequence[Delivery]) -> list[Accepted]:
+    """Record every delivery of the batch, in order, in the caller's transaction."""
     now = time.time()
-    results: list[Accepted | Exception] = []
-    try:
-        for item in items:
-            cur.execute("SAVEPOINT delivery")
-            try:
-                results.append(accept(cur, item, now))
-            except sqlite3.Error as exc:
-                cur.execute("ROLLBACK TO SAVEPOINT delivery")
-                results.append(exc)
-            cur.execute("RELEASE SAVEPOINT delivery")
-    finally:
-        cur.close()
-    return results
+    return [accept(cur, item, now) for item in items]
 
 
-class RawWriter:
-    """A plain sqlite3 connection used from the store's one thread: sqlite3 releases the GIL while it works,
-    so the event loop keeps serving requests during a commit."""
+class GroupCommit:
+    """Queues deliveries and writes whatever is waiting through `write` (one transaction per batch); a waiter is
+    answered once its batch committed."""
 
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
-        self.path = path
-        self.pragmas = tuple(pragmas)
-        self.conn: sqlite3.Connection | None = None
-
-    def run(self, work: Callable[[sqlite3.Connection], R]) -> R:
-        """`work(conn)` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
-        if self.conn is None:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in self.pragmas:
-                self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-        return result
-
-    def close(self) -> None:
-        """Close the connection (from the store's thread)."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-class IntakeBatcher:
-    """Queues `accept` calls and flushes them together through `run(write_batch)` (one hop, one commit)."""
-
-    def __init__(self, run: Callable[[Callable[[sqlite3.Connection], list[Accepted | Exception]]], Any]) -> None:
-        self._run = run
+    def __init__(self, write: WriteBatch, max_batch: int = MAX_BATCH) -> None:
+        self._write = write
+        self._max_batch = max_batch
         self._pending: list[tuple[Delivery, asyncio.Future[Accepted]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def accept(self, item: Delivery) -> Accepted:
-        """Record one delivery (batched with whatever else is waiting)."""
+        """Record one delivery (with whatever else is waiting); raises what writing it alone raised."""
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._flusher is None or self._flusher.done():
@@ -87,15 +46,37 @@ class IntakeBatcher:
 
     async def _flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
             try:
-                results = await self._run(functools.partial(write_batch, items=[item for item, _ in batch]))
-            except Exception as exc:  # noqa: BLE001 - handed to every waiter, which raises it at the web edge
-                results = [exc] * len(batch)
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
+                await self._write_and_answer(batch)
+            finally:  # cancelled (shutdown): no waiter is left hanging
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(ConnectionError("intake writer stopped before committing"))
+
+    async def _write_and_answer(self, batch: list[tuple[Delivery, asyncio.Future[Accepted]]]) -> None:
+        try:
+            results = await self._write([item for item, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - rolled back whole: retried alone below, or raised by its waiter
+            if len(batch) == 1:
+                _answer(batch[0][1], exc)
+                return
+            for item, future in batch:
+                try:
+                    (result,) = await self._write([item])
+                except Exception as alone:  # noqa: BLE001 - raised by its waiter, at the web edge
+                    _answer(future, alone)
                 else:
-                    future.set_result(result)
+                    _answer(future, result)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            _answer(future, result)
+
+
+def _answer(future: asyncio.Future[Accepted], result: Accepted | BaseException) -> None:
+    if future.done():  # its request went away; the delivery is recorded all the same
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
