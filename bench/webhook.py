@@ -3,7 +3,7 @@
     .venv/bin/python bench/webhook.py [--clients 32] [--rounds 4] [--seconds 3] [--profile FILE]
 
 Both servers run side by side as uvicorn processes for the whole run: the bot as `python -m bot serve` builds it,
-with no workers and the log-only registry, SQLite in a temp DATA_DIR, JSON logs to a file (intake is measured);
+with no workers (so no job handlers), SQLite in a temp DATA_DIR, JSON logs to a file (intake is measured);
 the bare one is a Starlette route that reads the body and answers 202. The rounds alternate (bare, bot, bare,
 bot, ...) so that the load of this shared machine falls on both alike. Both receive exactly the same requests,
 built by the same minimal keep-alive HTTP/1.1 client: a signed, compact `pull_request.synchronize` shaped like
