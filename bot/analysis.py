@@ -17,12 +17,22 @@ from bot.config.globs import instructions_for
 from bot.config.load import EffectiveConfig
 from bot.context import RepoView
 from bot.context_render import ContextStats, add_context, related_order
-from bot.contract import BatchInput, BatchReviewer, PullContext, ReviewOutcome
+from bot.contract import BatchInput, BatchReviewer, EarlierFinding, PullContext, ReviewOutcome
 from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
 from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
 from bot.domain import Category, Finding, NotReviewed, Severity, Side, unique_paths
 from bot.evidence import check_evidence
-from bot.findings import Decision, Fingerprinted, KnownFinding, Placement, decide, fingerprint_all, place
+from bot.findings import (
+    Decision,
+    Fingerprinted,
+    KnownFinding,
+    Placement,
+    decide,
+    fingerprint_all,
+    place,
+    touched_by_push,
+)
+from bot.followup import Rechecked, attach_earlier, drop_repeats, earlier_for, judge
 from bot.merge import merge
 from bot.prices import DEFAULT_PRICES
 from bot.prompts import batch_prompt
@@ -49,6 +59,8 @@ class Scope:
     changed_lines: Mapping[str, frozenset[int] | None] = field(default_factory=dict)
     repo_url: str = ""
     repo_view: RepoView | None = None  # the head commit's files and listings: context for the model
+    # Fingerprints a writer dismissed with a reason in another pull request of the repository -> its number.
+    dismissed_in: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +75,7 @@ class Analysis:
     disabled_category: tuple[Finding, ...] = ()
     no_code: tuple[Finding, ...] = ()  # evidence not in this change: dropped (counted in the body)
     merged: int = 0  # findings folded into another comment (same place, repeats past the cap, tests per module)
+    rechecked: Rechecked = field(default_factory=Rechecked)  # earlier findings whose lines this push changed
 
     @property
     def posted_findings(self) -> tuple[Fingerprinted, ...]:
@@ -83,6 +96,7 @@ def make_scope(
     changed_lines: Mapping[str, frozenset[int] | None] | None = None,
     repo_url: str = "",
     repo_view: RepoView | None = None,
+    dismissed_in: Mapping[str, int] | None = None,
 ) -> Scope:
     """A Scope from the effective repository configuration (budgets, filters, thresholds, instructions)."""
     config = effective.config
@@ -112,6 +126,7 @@ def make_scope(
         changed_lines=dict(changed_lines or {}),
         repo_url=repo_url,
         repo_view=repo_view,
+        dismissed_in=dict(dismissed_in or {}),
     )
 
 
@@ -155,10 +170,12 @@ class Plan:
     batches: tuple[BatchInput, ...]
     estimated_tokens: int = 0
     context: ContextStats = field(default_factory=ContextStats)
+    earlier: tuple[EarlierFinding, ...] = ()  # open findings whose lines this push changed, to re-check
 
 
 def plan(scope: Scope) -> Plan:
-    """Select and batch the files of `scope` (related files together), each batch with its files' context."""
+    """Select and batch the files of `scope` (related files together), each batch with its files' context, and
+    the earlier findings whose lines this push changed added to the batches that show their files."""
     files, not_reviewed = select_files(scope)
     files = related_order(files, scope.repo_view)
     batches = batch_inputs(files, scope.batch_tokens)
@@ -166,14 +183,29 @@ def plan(scope: Scope) -> Plan:
     if scope.repo_view is not None:
         changed = [f.path for f in scope.anchor_diff.files]
         batches, stats = add_context(batches, files, scope.repo_view, changed, scope.batch_tokens)
+    earlier = earlier_for(touched_by_push(scope.known, scope.changed_lines))
+    if earlier:
+        batches = attach_earlier(batches, earlier, recheck_texts(scope, {e.path for e in earlier}))
     estimate = sum(estimate_batch(scope.context, b) for b in batches)
-    return Plan(tuple(files), tuple(not_reviewed), tuple(batches), estimate, stats)
+    return Plan(tuple(files), tuple(not_reviewed), tuple(batches), estimate, stats, earlier)
+
+
+def recheck_texts(scope: Scope, paths: set[str]) -> dict[str, str]:
+    """This push's rendered diff of each file in `paths` that fits in one batch (for a recheck-only request)."""
+    texts: dict[str, str] = {}
+    for f in scope.review_diff.files:
+        if f.path in paths and f.hunks:
+            text = render_file(f)
+            if estimate_tokens(text) <= scope.batch_tokens:
+                texts[f.path] = text
+    return texts
 
 
 def estimate_batch(context: PullContext, batch: BatchInput) -> int:
     """Estimated input tokens of the message sent for `batch`: its diff plus the prompt around it."""
     frame = batch_prompt(repo=context.repo, title=context.title, body=context.body, files=batch.files, diff="",
-                         instructions=context.instructions, language=context.language)
+                         instructions=context.instructions, language=context.language, earlier=batch.earlier,
+                         recheck_only=batch.recheck_only)
     return estimate_tokens(frame.text) + estimate_tokens(batch.text)
 
 
@@ -199,22 +231,29 @@ async def analyse(scope: Scope, reviewer: BatchReviewer, planned: Plan | None = 
     merged = merge(checked.kept)
     findings = merged.findings
     disabled = tuple(f for f in findings if f.category not in scope.categories)
+    rechecked = judge(planned.earlier, outcome)
     # Sanitising and rendering model text is CPU work: off the event loop that answers webhooks.
     decision, placement = await asyncio.to_thread(
-        decide_and_place, scope, [f for f in findings if f.category in scope.categories]
+        decide_and_place, scope, [f for f in findings if f.category in scope.categories],
+        (*rechecked.present, *rechecked.unchecked),
     )
     if checked.dropped or checked.moved or merged.merged:
         log.info("findings checked", extra={"no_code": len(checked.dropped), "moved": checked.moved,
                                             "merged": merged.merged})
     return Analysis(reviewed, tuple(not_reviewed), outcome, decision, placement, disabled, checked.dropped,
-                    merged.merged)
+                    merged.merged, rechecked)
 
 
-def decide_and_place(scope: Scope, findings: Sequence[Finding]) -> tuple[Decision, Placement]:
-    """Fingerprint findings by the code they cite, drop what was said before, and place the rest."""
+def decide_and_place(
+    scope: Scope, findings: Sequence[Finding], still_open: Sequence[EarlierFinding] = ()
+) -> tuple[Decision, Placement]:
+    """Fingerprint findings by the code they cite, drop what was said before (an earlier finding still open under
+    the same title included), and place the rest."""
     table = line_text_of(scope.anchor_diff)
     items = fingerprint_all(findings, lambda path, side, line: table.get((path, side, line)))
-    decision = decide(items, scope.known, scope.changed_lines)
+    items, repeats = drop_repeats(items, still_open)
+    decision = decide(items, scope.known, scope.changed_lines, scope.dismissed_in)
+    decision = Decision(decision.post, (*decision.suppressed, *repeats), decision.touched)
     placement = place(
         decision.post,
         _anchor_fn(scope),

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.contract import Recheck
 from bot.domain import Category, Finding, Severity, Side
 
 MAX_PATH_CHARS: Final = 1_000
@@ -76,6 +77,21 @@ class VerdictAnswer(BaseModel):
     reason: str
 
 
+class EarlierAnswer(BaseModel):
+    """The judgement of one earlier finding the batch listed for a re-check (by its id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    status: Literal["fixed", "present"]
+    reason: str
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
 class Answer(BaseModel):
     """The model's whole answer for one batch."""
 
@@ -85,6 +101,8 @@ class Answer(BaseModel):
     findings: list[FindingAnswer]
     # Only the verification turn fills it; optional, so one schema (and one cached prefix) serves both turns.
     verdicts: list[VerdictAnswer] = Field(default_factory=list)
+    # Only a batch that lists earlier findings fills it; optional for the same reason.
+    earlier: list[EarlierAnswer] = Field(default_factory=list)
 
 
 def parse_answer(text: str) -> tuple[str, tuple[Finding, ...]]:
@@ -99,6 +117,30 @@ def parse_verdicts(text: str) -> dict[int, tuple[bool, str]]:
     return {v.index: (v.keep, v.reason) for v in answer.verdicts}
 
 
+def parse_rechecks(text: str) -> tuple[Recheck, ...]:
+    """The answer's judgements of earlier findings (ids unvalidated: the core keeps only those it sent)."""
+    answer = Answer.model_validate(json.loads(text))
+    return tuple(Recheck(e.id.strip()[:20], e.status == "fixed", e.reason.strip()[:MAX_TITLE_CHARS])
+                 for e in answer.earlier)
+
+
+class ThreadReply(BaseModel):
+    """The model's answer to a question asked in one of the bot's review threads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answer: str
+
+
+def parse_thread_reply(text: str) -> str:
+    """The answer's text, stripped and capped; raises ValueError when the answer is unusable or empty."""
+    reply = ThreadReply.model_validate(json.loads(text))
+    answer = reply.answer.strip()[:MAX_TEXT_CHARS]
+    if not answer:
+        raise ValueError("empty answer")
+    return answer
+
+
 # Key order is fixed so the schema's text, part of the cached prompt prefix, is stable across pydantic versions.
 _KEPT: Final = ("type", "enum", "properties", "items", "required", "additionalProperties")
 _SCALARS: Final = frozenset({"string", "integer", "number", "boolean", "null"})
@@ -107,6 +149,12 @@ _SCALARS: Final = frozenset({"string", "integer", "number", "boolean", "null"})
 def output_schema() -> dict[str, Any]:
     """The JSON schema sent as `output_config.format.schema`, derived from `Answer` (see the module docstring)."""
     full = Answer.model_json_schema()
+    return _structured(full, full.get("$defs", {}))
+
+
+def thread_output_schema() -> dict[str, Any]:
+    """The schema of a thread answer (`ThreadReply`), in the same structured-outputs subset."""
+    full = ThreadReply.model_json_schema()
     return _structured(full, full.get("$defs", {}))
 
 

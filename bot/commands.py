@@ -17,6 +17,8 @@ from bot.errors import GitHubError
 
 ALLOWED_PERMISSIONS = frozenset({"admin", "maintain", "write"})
 MAX_LINE_ECHO = 200
+#: A dismissal's reason and a question are kept to this many characters (stored and shown as text only).
+MAX_ARGUMENT_CHARS = 2_000
 
 _MENTION = re.compile(r"@(?P<name>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\[bot\])?(?P<rest>.*)", re.S)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # Markdown's line endings only (not str.splitlines' \u2028, \x0c...)
@@ -31,6 +33,8 @@ class CommandKind(StrEnum):
     RESUME = "resume"
     HELP = "help"
     CONFIG = "config"
+    DISMISS = "dismiss"  # in one of the bot's threads: never raise that finding again (optionally with a reason)
+    QUESTION = "question"  # any other mention in one of the bot's threads: answered there (never typed as a word)
     UNKNOWN = "unknown"
 
 
@@ -38,16 +42,21 @@ class CommandKind(StrEnum):
 ACTION_KINDS = frozenset({CommandKind.REVIEW, CommandKind.FULL_REVIEW, CommandKind.PAUSE, CommandKind.RESUME})
 #: Commands that start a paid model run.
 REVIEW_KINDS = frozenset({CommandKind.REVIEW, CommandKind.FULL_REVIEW})
-_WORDS = {kind.value: kind for kind in CommandKind if kind is not CommandKind.UNKNOWN}
+#: Commands that only make sense as a reply in one of the bot's finding threads.
+THREAD_KINDS = frozenset({CommandKind.DISMISS, CommandKind.QUESTION})
+_WORDS = {kind.value: kind for kind in CommandKind if kind not in (CommandKind.UNKNOWN, CommandKind.QUESTION)}
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A command found in a comment: its kind, its 1-based line, and the line's text (capped, for logs)."""
+    """A command found in a comment: its kind, its 1-based line, the line's text (capped, for logs), and its
+    argument: a dismissal's reason, or what follows the mention of an unknown command (plain text, never parsed
+    for instructions)."""
 
     kind: CommandKind
     line: int
     text: str
+    argument: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +108,65 @@ def parse_command(body: str, slug: str) -> Command | None:
             raw = raw_lines[number - 1].strip() if number <= len(raw_lines) else ""
             if not raw.startswith("@"):
                 continue
-            command = _command_on_line(visible.strip(), slug)
-            if command is not None:
-                return Command(command, number, raw[:MAX_LINE_ECHO])
+            found = _command_on_line(visible.strip(), slug)
+            if found is not None:
+                kind, rest = found
+                if kind is CommandKind.DISMISS:  # the reason may go on over the comment's following lines
+                    rest = "\n".join([rest, *raw_lines[number:]])
+                argument = rest.strip()[:MAX_ARGUMENT_CHARS]
+                return Command(kind, number, raw[:MAX_LINE_ECHO], argument)
         details = _details_depth(token, details)
     return None
+
+
+def mentions(body: str, slug: str) -> bool:
+    """Whether `body` mentions `@<slug>` where a reader sees it: anywhere in a top-level paragraph or heading,
+    not in code, quotes, lists, HTML (comments included) or `<details>` (the same visibility rule as commands)."""
+    slug = slug.strip().lower()
+    if not slug or "@" not in body:
+        return False
+    details = 0
+    tokens = _markdown().parse(body)
+    for index, token in enumerate(tokens):
+        if token.type == "html_block":
+            details = _details_depth(token, details)
+        if token.type != "inline" or token.level != 1 or details:
+            continue
+        if tokens[index - 1].type not in ("paragraph_open", "heading_open"):
+            continue
+        if any(_mentioned(visible.lower(), slug) for visible in _visible_lines(token)):
+            return True
+        details = _details_depth(token, details)
+    return False
+
+
+def _mentioned(line: str, slug: str) -> bool:
+    """`@slug` (or `@slug[bot]`) in a lower-cased line, not inside a longer name, e-mail address, team or path."""
+    needle = "@" + slug
+    start = line.find(needle)
+    while start >= 0:
+        before = line[start - 1] if start else " "
+        end = start + len(needle)
+        if line.startswith("[bot]", end):
+            end += len("[bot]")
+        after = line[end] if end < len(line) else " "
+        if not (before.isalnum() or before in "_@/.-") and not (after.isalnum() or after in "_-"):
+            return True
+        start = line.find(needle, start + 1)
+    return False
+
+
+def thread_command(body: str, slug: str) -> Command | None:
+    """In a reply in one of the bot's threads: `dismiss` as parsed, any other command as parsed, and otherwise a
+    visible mention anywhere (or an unknown command after one) as a QUESTION whose argument is the whole reply."""
+    command = parse_command(body, slug)
+    if command is not None and command.kind is not CommandKind.UNKNOWN:
+        return command
+    if command is None and not mentions(body, slug):
+        return None
+    line = command.line if command is not None else 1
+    text = command.text if command is not None else ""
+    return Command(CommandKind.QUESTION, line, text, body.strip()[:MAX_ARGUMENT_CHARS])
 
 
 @cache
@@ -137,7 +200,7 @@ def _details_depth(token: Token, depth: int) -> int:
     return depth
 
 
-def _command_on_line(line: str, slug: str) -> CommandKind | None:
+def _command_on_line(line: str, slug: str) -> tuple[CommandKind, str] | None:
     mention = _MENTION.fullmatch(line)
     if mention is None or mention["name"].lower() != slug:
         return None
@@ -147,7 +210,13 @@ def _command_on_line(line: str, slug: str) -> CommandKind | None:
     elif rest and not rest[0].isspace():
         return None  # `@slug-other`, `@slug/team`, `@slug's`: not a command to this App
     words = " ".join(rest.split()).lower()
-    return _WORDS.get(words, CommandKind.UNKNOWN)
+    kind = _WORDS.get(words)
+    if kind is not None:
+        return kind, ""
+    first, _, after = rest.strip().partition(" ")
+    if first.lower().rstrip(":,.") == CommandKind.DISMISS.value:
+        return CommandKind.DISMISS, after
+    return CommandKind.UNKNOWN, rest
 
 
 # ---------------------------------------------------------------- who may, how often
@@ -197,14 +266,22 @@ def decide(
     """Bots: silence; then the per-user limit, permission, the per-PR limit, and the command itself.
 
     `author_may_review`: the trust rule for automatic reviews (`bot.trust`) passed for this PR's author; a PR
-    author obeyed only through `commands.allow_pr_author` cannot start a paid review when it did not.
+    author obeyed only through `commands.allow_pr_author` cannot start a paid review when it did not. In a finding's
+    thread, `dismiss` is for writers only (a PR's author could otherwise clear the findings gating the merge), and
+    a question is answered for writers and for the PR's author when that rule passed for them.
     """
     if is_bot(commenter_login, commenter_type, app_slug):
         return Decision(False, "commenter is a bot", None)
     limits = config.config.commands
+    if command.kind is CommandKind.QUESTION and not config.config.threads.answer_questions:
+        return Decision(False, "thread answers are off", None)
     if counts.by_user >= limits.max_per_user_per_hour:
         return _limited("user", counts.by_user, limits.max_per_user_per_hour, app_slug)
-    if not may_command(permission, commenter_login, pr_author, config):
+    if command.kind in THREAD_KINDS:
+        refusal = _thread_refusal(command.kind, permission, commenter_login, pr_author, author_may_review, app_slug)
+        if refusal is not None:
+            return refusal
+    elif not may_command(permission, commenter_login, pr_author, config):
         return Decision(False, f"permission {permission or 'unknown'}", refused_text(app_slug, config))
     if command.kind in REVIEW_KINDS and not is_writer(permission) and not author_may_review:
         return Decision(False, "untrusted pull request author", untrusted_author_text(app_slug))
@@ -219,6 +296,17 @@ def decide(
     if not config.config.enabled and command.kind in (CommandKind.REVIEW, CommandKind.FULL_REVIEW):
         return Decision(False, "disabled by configuration", disabled_text())
     return Decision(True, command.kind.value, None)
+
+
+def _thread_refusal(kind: CommandKind, permission: str | None, login: str, pr_author: str, author_trusted: bool,
+                    app_slug: str) -> Decision | None:
+    """None when the commenter may dismiss (writers) or ask (writers, the trusted PR author); else the refusal."""
+    if is_writer(permission):
+        return None
+    is_author = bool(pr_author) and login.strip().lower() == pr_author.strip().lower()
+    if kind is CommandKind.QUESTION and is_author and author_trusted:
+        return None
+    return Decision(False, f"{kind.value}: permission {permission or 'unknown'}", thread_refused_text(kind, app_slug))
 
 
 def _limited(scope: str, count: int, limit: int, app_slug: str) -> Decision:
@@ -236,7 +324,24 @@ def help_text(app_slug: str, config: EffectiveConfig, unknown: bool = False) -> 
     intro = "I did not recognise that command. " if unknown else ""
     lines = [f"{intro}Commands (one per comment, no options or arguments):", ""]
     lines += [f"- `@{app_slug} {kind.value}`: {text}" for kind, text in _DESCRIPTIONS.items()]
+    threads = c.threads
     lines += [
+        "",
+        "In the thread of one of my findings (reply to it):",
+        "",
+        f"- `@{app_slug} dismiss` or `@{app_slug} dismiss <reason>`: never raise this finding again on this pull "
+        "request; with a reason, "
+        + ("not in this repository's later pull requests either" if threads.remember_dismissals
+           else "kept as a note (remembering dismissals across pull requests is off)")
+        + "; people with write access only"
+        + (". A 👎 reaction on the finding from them does the same." if threads.dismiss_by_reaction else "."),
+        f"- any question that mentions `@{app_slug}` (`@{app_slug} why?`, `@{app_slug} how would you fix this?`): "
+        + ("answered in the thread, from people with write access and the pull request's trusted author"
+           if threads.answer_questions else "off for this repository (`threads.answer_questions: false`)")
+        + ".",
+        ("- when a push changes a finding's lines, the next review re-checks it; when it is fixed I reply in its "
+         "thread and resolve it." if threads.resolve_fixed
+         else "- re-checking findings after a push is off (`threads.resolve_fixed: false`)."),
         "",
         f"Who may use them: {_who(config)}.",
         "",
@@ -254,6 +359,19 @@ def help_text(app_slug: str, config: EffectiveConfig, unknown: bool = False) -> 
 def refused_text(app_slug: str, config: EffectiveConfig) -> str:
     """The one short reply to a refused command."""
     return f"Sorry, `@{app_slug}` commands can only be used by {_who(config)}."
+
+
+def thread_refused_text(kind: CommandKind, app_slug: str) -> str:
+    """The one reply (per thread) to a dismissal or a question from someone who may not make it."""
+    if kind is CommandKind.DISMISS:
+        return f"Sorry, only people with write access to this repository can dismiss a `@{app_slug}` finding."
+    return (f"Sorry, `@{app_slug}` answers questions in its threads from people with write access and from the "
+            "pull request's author when their pull requests are reviewed automatically.")
+
+
+def not_in_thread_text(app_slug: str) -> str:
+    """The reply to `dismiss` outside one of the bot's finding threads."""
+    return f"`@{app_slug} dismiss` works as a reply in the thread of one of my findings."
 
 
 def untrusted_author_text(app_slug: str) -> str:

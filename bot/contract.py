@@ -21,12 +21,45 @@ class PullContext:
 
 
 @dataclass(frozen=True, slots=True)
+class EarlierFinding:
+    """A finding posted on an earlier push whose lines this push changed, shown to the model to re-check.
+
+    `id` (`E1`, `E2`, ...) is what the model answers with; lines are as of the previously reviewed head. `title`
+    and `body` are the earlier model text: data in the prompt, never instructions.
+    """
+
+    id: str
+    fingerprint: str
+    path: str
+    start_line: int
+    end_line: int
+    category: str
+    title: str
+    body: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recheck:
+    """The model's judgement of one earlier finding: gone (`fixed`) or still there, with its one-line reason."""
+
+    id: str
+    fixed: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BatchInput:
-    """One batch: rendered diff text (with line-number gutters) and the files it covers."""
+    """One batch: rendered diff text (with line-number gutters) and the files it covers.
+
+    `earlier`: findings of earlier pushes on these files to re-check; `recheck_only`: the batch exists only for
+    them (a file with nothing else to review), so findings in its answer are not used.
+    """
 
     index: int
     text: str
     files: tuple[str, ...]
+    earlier: tuple[EarlierFinding, ...] = ()
+    recheck_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +82,9 @@ class BatchOutcome:
     error: str | None = None
     checked: int = 0  # findings the verification pass looked at
     dropped: tuple[Dropped, ...] = ()  # findings it dropped
+    sent: tuple[str, ...] = ()  # ids of the earlier findings the request showed (only those may be answered)
+    rechecks: tuple[Recheck, ...] = ()  # the answer's judgements of them, unvalidated
+    recheck_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +116,8 @@ class ReviewOutcome:
 
     @property
     def failed(self) -> tuple[BatchOutcome, ...]:
-        """Outcomes whose files were not reviewed."""
-        return tuple(b for b in self.batches if b.error is not None)
+        """Outcomes whose files were not reviewed (a failed re-check of earlier findings is not a review)."""
+        return tuple(b for b in self.batches if b.error is not None and not b.recheck_only)
 
     @property
     def not_reviewed(self) -> tuple[NotReviewed, ...]:
@@ -115,9 +151,12 @@ def split_batch(batch: BatchInput) -> list[BatchInput]:
     middle = len(lines) / 2
     cut = min(candidates, key=lambda i: abs(i - middle))
     halves = ("".join(lines[:cut]), "".join(lines[cut:]))
-    return [
-        BatchInput(batch.index, text, tuple(f for f in batch.files if f in text) or batch.files) for text in halves
-    ]
+    out: list[BatchInput] = []
+    for text in halves:
+        files = tuple(f for f in batch.files if f in text) or batch.files
+        earlier = tuple(e for e in batch.earlier if e.path in files)  # each half re-checks what it shows
+        out.append(BatchInput(batch.index, text, files, earlier, batch.recheck_only))
+    return out
 
 
 def _starts_file(line: str, files: Sequence[str]) -> bool:

@@ -39,6 +39,7 @@ class FindingState(StrEnum):
     RESOLVED = "resolved"
     DISMISSED = "dismissed"
     OUTDATED = "outdated"
+    FIXED = "fixed"  # a later push changed its lines and the re-check found the problem gone
 
 
 class Side(StrEnum):

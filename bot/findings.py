@@ -87,6 +87,7 @@ class SuppressReason(StrEnum):
     DISMISSED = "dismissed earlier"
     OUTDATED = "raised before (comment outdated)"
     DUPLICATE = "duplicate in this review"
+    DISMISSED_IN_REPO = "dismissed in an earlier pull request"
 
 
 class Touch(StrEnum):
@@ -106,14 +107,18 @@ class KnownFinding:
     start_line: int = 0
     end_line: int = 0
     side: Side = Side.RIGHT
+    title: str = ""
+    body: str = ""  # the start of the finding's text as posted (model text: shown to the model as data only)
+    category: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Suppressed:
-    """A new finding that is not posted, and why."""
+    """A new finding that is not posted, and why (`note`: the body's wording when it says more than the reason)."""
 
     item: Fingerprinted
     reason: SuppressReason
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,16 +141,18 @@ class Decision:
         """Suppressed findings counted by reason (for the review body)."""
         counts: dict[str, int] = {}
         for s in self.suppressed:
-            counts[s.reason.value] = counts.get(s.reason.value, 0) + 1
+            key = s.note or s.reason.value
+            counts[key] = counts.get(key, 0) + 1
         return counts
 
 
-# A human's decision outranks our own state: dismissed/resolved win over open, open over outdated.
+# A human's decision outranks our own state: dismissed/resolved win over open, open over outdated and fixed.
 _STATE_PRECEDENCE = {
-    FindingState.DISMISSED: 4,
-    FindingState.RESOLVED: 3,
-    FindingState.OPEN: 2,
-    FindingState.OUTDATED: 1,
+    FindingState.DISMISSED: 5,
+    FindingState.RESOLVED: 4,
+    FindingState.OPEN: 3,
+    FindingState.OUTDATED: 2,
+    FindingState.FIXED: 1,
 }
 _STATE_REASON = {
     FindingState.OPEN: SuppressReason.ALREADY_OPEN,
@@ -214,23 +221,30 @@ def decide(
     new: Sequence[Fingerprinted],
     known: Iterable[KnownFinding] = (),
     changed_lines: Mapping[str, frozenset[int] | None] | None = None,
+    dismissed_in: Mapping[str, int] | None = None,
 ) -> Decision:
     """Which new findings to post, which to suppress (and why), and which open findings this push touched.
 
     A fingerprint already open is not posted again; resolved or dismissed ones are never re-raised; outdated ones
-    (their comment no longer on the diff, not resolved by anyone) are not repeated either.
+    (their comment no longer on the diff, not resolved by anyone) are not repeated either. A fixed one is posted
+    again: its code changed and the same code is back. `dismissed_in` maps fingerprints a writer dismissed with a
+    reason in another pull request of the repository to that pull request's number: not posted, counted.
     """
     known = list(known)
     states = known_states(known)
     kept, dupes = collapse_duplicates(new)
     post: list[Fingerprinted] = []
     suppressed = [Suppressed(d, SuppressReason.DUPLICATE) for d in dupes]
+    elsewhere = dismissed_in or {}
     for item in kept:
         state = states.get(item.fingerprint)
-        if state is None:
-            post.append(item)
-        else:
+        if state is not None and state is not FindingState.FIXED:
             suppressed.append(Suppressed(item, _STATE_REASON[state]))
+        elif item.fingerprint in elsewhere:
+            note = f"dismissed earlier in #{elsewhere[item.fingerprint]}"
+            suppressed.append(Suppressed(item, SuppressReason.DISMISSED_IN_REPO, note))
+        else:
+            post.append(item)
     touched = touched_by_push(known, changed_lines or {})
     return Decision(tuple(post), tuple(suppressed), tuple(touched))
 

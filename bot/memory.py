@@ -62,10 +62,15 @@ class ReviewHistory(CheckRuns, Protocol):
         ...
 
 
+#: Characters of a finding's text kept for re-checking it on a later push.
+KEPT_BODY_CHARS = 1_000
+
+
 async def known_findings(store: Store, pr: PullRequest) -> list[KnownFinding]:
     """Every finding stored for this pull request, as the dedupe logic sees them."""
     return [
-        KnownFinding(r.fingerprint, FindingState(r.state), r.path, r.line or 0, r.line or 0, Side.RIGHT)
+        KnownFinding(r.fingerprint, FindingState(r.state), r.path, r.start_line or r.line or 0, r.line or 0,
+                     Side.RIGHT, r.title or "", r.body or "", r.category or "")
         for r in await store.list_findings(pr.full_name, pr.number)
     ]
 
@@ -90,11 +95,20 @@ async def remember_run(
             line=item.finding.end_line, state=FindingState.OPEN.value, first_seen_sha=pr.head_sha,
             last_seen_sha=pr.head_sha, severity=item.finding.severity.value,
             category=item.finding.category.value, title=item.finding.title[:200],
+            start_line=min(item.finding.start_line, item.finding.end_line), body=item.finding.body[:KEPT_BODY_CHARS],
         )
         for item in posted
     ])
+    # Earlier findings this push touched: fixed ones are settled (see `bot.threads` for the reply), ones still
+    # present stay open, and the rest (unchecked, or in a deleted file) are outdated as before.
+    fixed = {e.fingerprint for e in analysis.rechecked.fixed}
+    present = {e.fingerprint for e in analysis.rechecked.present}
     for touched in analysis.decision.touched:
-        await store.set_finding_state(pr.full_name, pr.number, touched.known.fingerprint, FindingState.OUTDATED.value)
+        fp = touched.known.fingerprint
+        if fp in present:
+            continue
+        state = FindingState.FIXED if fp in fixed else FindingState.OUTDATED
+        await store.set_finding_state(pr.full_name, pr.number, fp, state.value, only_from=[FindingState.OPEN.value])
     await store.record_review(ReviewRecord(
         repo=pr.full_name, pr=pr.number, head_sha=pr.head_sha, trigger=request.dedupe_trigger(pr.base_sha),
         github_review_id=review_id, job_id=request.job_id, findings_count=len(posted),

@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 import anthropic
 from pydantic import ValidationError
 
-from bot.answer import output_schema, parse_answer, parse_verdicts
+from bot.answer import output_schema, parse_answer, parse_rechecks, parse_verdicts
 from bot.contract import (
     BatchInput,
     BatchOutcome,
@@ -244,10 +244,7 @@ class Reviewer:
         attempts = await asyncio.gather(*(self._attempt(run, semaphore, context, half) for half in halves))
         # The failed first call cost money too: charge it to the first half's outcome.
         outcomes = [a.outcome for a in attempts]
-        head = outcomes[0]
-        outcomes[0] = BatchOutcome(
-            head.index, head.files, head.findings, head.summary, head.usage + first.outcome.usage, head.error
-        )
+        outcomes[0] = replace(outcomes[0], usage=outcomes[0].usage + first.outcome.usage)
         return outcomes
 
     async def _attempt(
@@ -256,7 +253,8 @@ class Reviewer:
     ) -> _Attempt:
         prompt = batch_prompt(
             repo=context.repo, title=context.title, body=context.body, files=batch.files, diff=batch.text,
-            instructions=context.instructions, language=context.language,
+            instructions=context.instructions, language=context.language, earlier=batch.earlier,
+            recheck_only=batch.recheck_only,
         )
         block: anthropic.types.TextBlockParam = {"type": "text", "text": prompt.text}
         if self.verify:  # the verification turn reads the batch from the cache instead of paying for it again
@@ -385,12 +383,17 @@ class Reviewer:
         text = "".join(block.text for block in message.content if block.type == "text")
         try:
             summary, findings = parse_answer(text)
+            rechecks = parse_rechecks(text) if batch.earlier else ()
         except ValidationError as exc:
             reason = f"the model's answer did not match the findings schema ({exc.error_count()} error(s))"
             return _Attempt(_failed(batch, reason, usage), retry_smaller=True)
         except ValueError:
             return _Attempt(_failed(batch, "the model's answer was not valid JSON", usage), retry_smaller=True)
-        return _Attempt(BatchOutcome(batch.index, batch.files, findings, summary, usage))
+        if batch.recheck_only:  # shown only to re-check earlier findings: new findings in it are not used
+            findings = ()
+        return _Attempt(BatchOutcome(batch.index, batch.files, findings, summary, usage,
+                                     sent=tuple(e.id for e in batch.earlier), rechecks=rechecks,
+                                     recheck_only=batch.recheck_only))
 
     def _rejected(self, batch: BatchInput, exc: anthropic.APIStatusError) -> _Attempt:
         status = exc.status_code
@@ -426,7 +429,7 @@ def turn_text(messages: Sequence[anthropic.types.MessageParam]) -> str:
 
 
 def _failed(batch: BatchInput, reason: str, usage: Usage) -> BatchOutcome:
-    return BatchOutcome(batch.index, batch.files, (), "", usage, reason)
+    return BatchOutcome(batch.index, batch.files, (), "", usage, reason, recheck_only=batch.recheck_only)
 
 
 def _usage(usage: anthropic.types.Usage) -> Usage:

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from bot.contract import EarlierFinding
 from bot.invisible import mark_invisible, strip_html_comments
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _NONCE_BYTES = 16
+#: Characters of an earlier finding's text shown when it is re-checked (the title and the first sentences decide).
+EARLIER_BODY_CHARS = 600
+RECHECK_ONLY_TASK = (
+    "This batch is shown only to re-check the earlier findings listed at its end: answer with `findings` empty "
+    "and one `earlier` entry per listed id.\n"
+)
 
 
 class TemplateError(ValueError):
@@ -117,12 +124,16 @@ def batch_prompt(
     instructions: str = "",
     language: str = "English",
     directory: Path | None = None,
+    earlier: Sequence[EarlierFinding] = (),
+    recheck_only: bool = False,
 ) -> BatchPrompt:
-    """Render the user message: trusted preamble and owner instructions, then the untrusted data block."""
+    """Render the user message: trusted preamble and owner instructions, then the untrusted data block (ending
+    with the earlier findings to re-check, if any)."""
     file_list = "\n".join(f"- {shown_path(path)}" for path in files) or "(none)"
     title = mark_invisible(strip_html_comments(title))
     body = mark_invisible(strip_html_comments(body).strip())
-    untrusted = (mark_invisible(repo), title, body or "(no description)", file_list, diff)
+    earlier_text = earlier_section(earlier)
+    untrusted = (mark_invisible(repo), title, body or "(no description)", file_list, diff, earlier_text)
     nonce = new_nonce(*untrusted, instructions)
     owner = ""
     if instructions.strip():
@@ -137,5 +148,28 @@ def batch_prompt(
         body=untrusted[2],
         files=untrusted[3],
         diff=untrusted[4],
+        earlier=untrusted[5],
+        task=RECHECK_ONLY_TASK if recheck_only and earlier else "",
     )
     return BatchPrompt(text=text, nonce=nonce)
+
+
+def earlier_section(items: Sequence[EarlierFinding]) -> str:
+    """The list of earlier findings to re-check, for the end of the untrusted block ('' when there are none).
+
+    Titles and texts are earlier model output: shown as data, hidden characters marked, the text indented under
+    its item and cut to EARLIER_BODY_CHARS.
+    """
+    if not items:
+        return ""
+    lines = ["", "Earlier findings to re-check (line numbers as before this push):"]
+    for item in items:
+        span = f"line {item.start_line}" if item.start_line == item.end_line else \
+            f"lines {item.start_line}-{item.end_line}"
+        title = mark_invisible(" ".join(item.title.split()))
+        lines.append(f"- {item.id}: {shown_path(item.path)}, {span} ({item.category}): {title}")
+        body = item.body.strip()
+        if len(body) > EARLIER_BODY_CHARS:
+            body = body[:EARLIER_BODY_CHARS].rstrip() + " …"
+        lines += [f"  {line}" if line else "" for line in mark_invisible(body).splitlines()]
+    return "\n".join(lines) + "\n"

@@ -301,3 +301,44 @@ async def test_one_batch_applies_its_deliveries_in_order(store: Store) -> None:
     assert [r.duplicate for r in results] == [False, False, False, True, False, True]
     jobs = {j.head_sha: j.state for j in await store.list_jobs(key="octo/hello#7")}
     assert jobs == {"a" * 40: "superseded", "b" * 40: "superseded", "c" * 40: "queued"}
+
+
+
+
+async def test_repository_dismissals_keep_the_first_and_are_found_by_fingerprint(store: Store) -> None:
+    from bot.store.types import Dismissal
+
+    assert await store.record_dismissal(Dismissal("octo/hello", "fp1", 3, "validated upstream", "maint"))
+    # A second dismissal of the same fingerprint (another PR, another reason) does not replace the first.
+    assert not await store.record_dismissal(Dismissal("octo/hello", "fp1", 9, "other", "someone"))
+    assert await store.record_dismissal(Dismissal("octo/hello", "fp2", 4, "r" * 900, "maint"))
+    assert await store.record_dismissal(Dismissal("octo/other", "fp3", 1, "elsewhere", "maint"))
+    found = await store.dismissed_in_repo("octo/hello", ["fp1", "fp2", "fp3", "nope"])
+    assert {fp: (d.pr, d.reason[:20], d.by_user) for fp, d in found.items()} == {
+        "fp1": (3, "validated upstream", "maint"), "fp2": (4, "r" * 20, "maint")}
+    assert len(found["fp2"].reason) == 500  # stored as text, capped
+    assert await store.dismissed_fingerprints("octo/hello") == {"fp1": 3, "fp2": 4}
+    assert await store.dismissed_in_repo("octo/hello", []) == {}
+
+
+async def test_finding_state_compare_and_set_and_kept_text(store: Store) -> None:
+    await store.upsert_findings([FindingRecord("octo/hello", 1, "fp1", "a.py", 5, start_line=3, body="why",
+                                               last_seen_sha="s1")])
+    # A later upsert without the text keeps it.
+    await store.upsert_findings([FindingRecord("octo/hello", 1, "fp1", "a.py", 6, last_seen_sha="s2")])
+    [record] = await store.list_findings("octo/hello", 1)
+    assert (record.start_line, record.line, record.body) == (3, 6, "why")
+    assert await store.set_finding_state("octo/hello", 1, "fp1", "dismissed", only_from=["open"])
+    assert not await store.set_finding_state("octo/hello", 1, "fp1", "fixed", only_from=["open"])
+    assert [r.state for r in await store.list_findings("octo/hello", 1)] == ["dismissed"]
+    await store.set_finding_lines("octo/hello", 1, "fp1", 10, 12, "s3")
+    [record] = await store.list_findings("octo/hello", 1)
+    assert (record.start_line, record.line, record.last_seen_sha) == (10, 12, "s3")
+
+
+async def test_commands_are_remembered_per_review_thread(store: Store) -> None:
+    assert await store.log_command("octo/hello", 1, "eve", "refused:question", comment_id=11, thread_id=500)
+    assert await store.thread_has_command(500, "refused:question")
+    assert not await store.thread_has_command(500, "refused:question", before_comment=11)  # its own record
+    assert not await store.thread_has_command(501, "refused:question")
+    assert not await store.thread_has_command(500, "question")

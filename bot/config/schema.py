@@ -162,6 +162,40 @@ class Review(_Strict):
     )
 
 
+class Threads(_Strict):
+    """What the bot does in its findings' review threads after posting them."""
+
+    resolve_fixed: bool = Field(
+        default=True,
+        description=(
+            "On a push that changes the lines of an open finding, the review of that push re-checks it; when the "
+            "problem is gone the bot replies \"Fixed in <commit>.\" in its thread and resolves the thread."
+        ),
+    )
+    dismiss_by_reaction: bool = Field(
+        default=True,
+        description=(
+            "A thumbs-down reaction on a finding from someone with write access dismisses it (read when the next "
+            "review of the pull request runs), like replying `@<app> dismiss`."
+        ),
+    )
+    remember_dismissals: bool = Field(
+        default=True,
+        description=(
+            "A finding dismissed with a reason (`@<app> dismiss <reason>`) is not posted inline again in later pull "
+            "requests of this repository; the review body counts it as dismissed earlier."
+        ),
+    )
+    answer_questions: bool = Field(
+        default=True,
+        description=(
+            "Answer a reply in one of the bot's threads that mentions the App (`@<app> why?`), in that thread: a "
+            "paid model call within the budgets and the command rate limits, from people with write access or the "
+            "pull request's trusted author."
+        ),
+    )
+
+
 class RepoConfig(_Strict):
     """The whole `.github/senior-review.yml` file; every key is optional."""
 
@@ -209,6 +243,7 @@ class RepoConfig(_Strict):
     budgets: Budgets = Field(default_factory=Budgets, description=Budgets.__doc__)
     commands: Commands = Field(default_factory=Commands, description=Commands.__doc__)
     review: Review = Field(default_factory=Review, description=Review.__doc__)
+    threads: Threads = Field(default_factory=Threads, description=Threads.__doc__)
     summary_comment: bool = Field(
         default=True,
         description="Open the review body with a short summary of the change; false: verdict and coverage only.",

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.errors import BotError
 from bot.settings import Settings
+from bot.store.dismissals import DismissalsMixin
 from bot.store.group_commit import GroupCommit, write_batch
 from bot.store.intake import Delivery, SqlCursor
 from bot.store.jobs import INTEGRITY_RETRIES, JobsMixin
@@ -148,7 +149,7 @@ def _current_heads(connection: Connection) -> set[str]:
     return set(MigrationContext.configure(connection).get_current_heads())
 
 
-class Store(JobsMixin, RecordsMixin, ReconcileMixin, OperatorMixin, SpendMixin, RetentionMixin):
+class Store(JobsMixin, RecordsMixin, DismissalsMixin, ReconcileMixin, OperatorMixin, SpendMixin, RetentionMixin):
     """Typed async access to deliveries, jobs, reviews, findings, PR state and the command log."""
 
     def __init__(self, engine: AsyncEngine) -> None:

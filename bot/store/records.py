@@ -93,6 +93,8 @@ class RecordsMixin:
             changed = {
                 "path": stmt.excluded.path,
                 "line": stmt.excluded.line,
+                "start_line": func.coalesce(stmt.excluded.start_line, findings.c.start_line),
+                "body": func.coalesce(stmt.excluded.body, findings.c.body),
                 "state": stmt.excluded.state,
                 "last_seen_sha": stmt.excluded.last_seen_sha,
                 "updated_at": now,
@@ -110,9 +112,11 @@ class RecordsMixin:
         return [FindingRecord(**{name: row._mapping[name] for name in _FINDING_FIELDS}) for row in rows]
 
     async def set_finding_state(
-        self, repo: str, pr: int, fingerprint: str, state: str, github_comment_id: int | None = None
+        self, repo: str, pr: int, fingerprint: str, state: str, github_comment_id: int | None = None,
+        *, only_from: Sequence[str] | None = None,
     ) -> bool:
-        """Change one finding's state (and comment id when given); False when unknown."""
+        """Change one finding's state (and comment id when given); False when unknown, or when its state is not
+        one of `only_from` (a compare-and-set: of two jobs settling one finding, one wins)."""
         values: dict[str, Any] = {"state": state, "updated_at": time.time()}
         if github_comment_id is not None:
             values["github_comment_id"] = github_comment_id
@@ -121,7 +125,19 @@ class RecordsMixin:
             .where(findings.c.repo == repo, findings.c.pr == pr, findings.c.fingerprint == fingerprint)
             .values(**values)
         )
+        if only_from is not None:
+            stmt = stmt.where(findings.c.state.in_(list(only_from)))
         return await self._run(lambda conn: bool(conn.execute(stmt).rowcount == 1))
+
+    async def set_finding_lines(self, repo: str, pr: int, fingerprint: str, start_line: int, line: int,
+                                sha: str) -> None:
+        """Move a finding to the lines its code has at `sha` (a push above it shifted them)."""
+        stmt = (
+            update(findings)
+            .where(findings.c.repo == repo, findings.c.pr == pr, findings.c.fingerprint == fingerprint)
+            .values(start_line=start_line, line=line, last_seen_sha=sha, updated_at=time.time())
+        )
+        await self._run(lambda conn: conn.execute(stmt))
 
     # -- pull request state -----------------------------------------------------------------------------
 
@@ -154,11 +170,11 @@ class RecordsMixin:
     # -- command log ------------------------------------------------------------------------------------
 
     async def log_command(self, repo: str, pr: int, user: str, command: str, at: float | None = None,
-                          comment_id: int | None = None) -> bool:
-        """Record that `user` ran `command` on a pull request (for rate limiting); False when `comment_id` was
-        recorded before (a command is carried out at most once per comment)."""
+                          comment_id: int | None = None, thread_id: int | None = None) -> bool:
+        """Record that `user` ran `command` on a pull request (for rate limiting), in review thread `thread_id` if
+        any; False when `comment_id` was recorded before (a command is carried out at most once per comment)."""
         values = {"repo": repo, "pr": pr, "user": user, "command": command, "at": at or time.time(),
-                  "comment_id": comment_id}
+                  "comment_id": comment_id, "thread_id": thread_id}
         stmt = self._insert(command_log).values(**values).on_conflict_do_nothing(
             index_elements=["comment_id"], index_where=command_log.c.comment_id.is_not(None))
         return await self._run(lambda conn: bool(conn.execute(stmt).rowcount == 1))
@@ -180,6 +196,14 @@ class RecordsMixin:
         if accepted_only:
             query = query.where(~command_log.c.command.startswith(REFUSED_PREFIX, autoescape=True))
         return await self._run(lambda conn: int(conn.execute(query).scalar_one()))
+
+    async def thread_has_command(self, thread_id: int, command: str, *, before_comment: int | None = None) -> bool:
+        """True when `command` (e.g. `refused:question`) was logged in review thread `thread_id` (by another comment
+        than `before_comment`, so a retried job still sees its own record as new)."""
+        query = select(command_log.c.id).where(command_log.c.thread_id == thread_id, command_log.c.command == command)
+        if before_comment is not None:
+            query = query.where(command_log.c.comment_id != before_comment)
+        return await self._run(lambda conn: conn.execute(query.limit(1)).first() is not None)
 
     async def count_commands_since(self, repo: str, pr: int, user: str, since: float) -> int:
         """How many commands `user` ran on this pull request at or after `since` (epoch seconds)."""

@@ -106,10 +106,12 @@ findings = Table(
     Column("fingerprint", String(128), nullable=False),
     Column("path", Text, nullable=False),
     Column("line", Integer, nullable=True),
-    Column("state", String(16), nullable=False),  # open | resolved | dismissed | outdated
+    Column("start_line", Integer, nullable=True),  # first cited line (`line` is the last), as of `last_seen_sha`
+    Column("state", String(16), nullable=False),  # open | resolved | dismissed | outdated | fixed
     Column("severity", String(16), nullable=True),
     Column("category", String(32), nullable=True),
     Column("title", Text, nullable=True),
+    Column("body", Text, nullable=True),  # the start of the finding's text, shown to the model when it re-checks it
     Column("github_comment_id", BigInteger, nullable=True),
     Column("first_seen_sha", String(64), nullable=False),
     Column("last_seen_sha", String(64), nullable=False),
@@ -140,8 +142,10 @@ command_log = Table(
     Column("command", String(64), nullable=False),
     Column("at", Float, nullable=False),
     Column("comment_id", BigInteger, nullable=True),  # a command is carried out at most once per comment
+    Column("thread_id", BigInteger, nullable=True),  # the root comment of the review thread it was made in
     Index("ix_command_log_repo_pr_user_at", "repo", "pr", "user", "at"),
     Index("ix_command_log_at", "at"),  # retention pruning
+    Index("ix_command_log_thread_id", "thread_id"),  # one refusal per thread
     Index(
         "uq_command_log_comment_id",
         "comment_id",
@@ -172,6 +176,21 @@ spend = Table(
     Index("ix_spend_repo_pr_at", "repo", "pr", "at"),
     Index("ix_spend_owner_author_at", "owner", "author", "at"),
     Index("ix_spend_at", "at"),
+)
+
+# Findings a writer dismissed with a reason: the same fingerprint is not posted inline in the repository's later
+# pull requests (counted in the body as "dismissed earlier in #N"). The reason is text, never an instruction.
+dismissals = Table(
+    "dismissals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("repo", String(200), nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("pr", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("by_user", String(100), nullable=False),
+    Column("at", Float, nullable=False),
+    UniqueConstraint("repo", "fingerprint"),
 )
 
 # Reconciliation with GitHub (bot/reconcile.py): one row per task ("redeliver", "catch_up") holding its lease (one

@@ -162,6 +162,20 @@ class FindingRecord:
     severity: str | None = None
     category: str | None = None
     title: str | None = None
+    start_line: int | None = None  # first cited line; `line` is the last
+    body: str | None = None  # the start of the finding's text (shown to the model when it re-checks the finding)
+
+
+@dataclass(frozen=True, slots=True)
+class Dismissal:
+    """A finding a writer dismissed with a reason: not posted inline again in the repository's pull requests."""
+
+    repo: str
+    fingerprint: str
+    pr: int
+    reason: str
+    by_user: str
+    at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
