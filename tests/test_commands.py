@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from bot.commands import (
     ACTION_KINDS,
+    THREAD_KINDS,
     Command,
     CommandCounts,
     CommandKind,
     config_text,
     decide,
     help_text,
-    THREAD_KINDS,
     lookup_permission,
     mentions,
     parse_command,
@@ -457,7 +457,8 @@ def test_replies_never_trigger_commands(allow_author: bool) -> None:
         ("@senior-review dismiss", ""),
         ("@senior-review dismiss: we validate upstream", "we validate upstream"),
         ("@Senior-Review DISMISS false positive", "false positive"),
-        ("Thanks.\n\n@senior-review dismiss the id is checked in\nthe middleware, see auth.py", "the id is checked in\nthe middleware, see auth.py"),
+        ("Thanks.\n\n@senior-review dismiss the id is checked in\nthe middleware",
+         "the id is checked in\nthe middleware"),
     ],
 )
 def test_dismiss_takes_the_rest_of_the_comment_as_its_reason(body: str, reason: str) -> None:
