@@ -353,16 +353,103 @@ def test_issue_comments_reactions_replies_checks(fake_github: FakeGitHub, pull: 
     assert api.get("/repos/octo/repo/collaborators/bob/permission").json()["permission"] == "none"
 
 
-def test_graphql_review_threads_and_resolve(fake_github: FakeGitHub, pull: FakePull, api: httpx.Client) -> None:
+THREADS = """
+query($owner: String!, $repo: String!, $number: Int!) {
+  repository(owner: $owner, name: $repo) {
+    pullRequest(number: $number) {
+      reviewThreads(first: 100) {
+        pageInfo { hasNextPage endCursor }
+        nodes {
+          id isResolved viewerCanResolve path line
+          comments(first: 50) {
+            nodes { databaseId body author { login } reactions(content: THUMBS_DOWN, first: 20) {
+              totalCount nodes { content user { login } } } }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+RESOLVE = "mutation($threadId: ID!) { resolveReviewThread(input: {threadId: $threadId}) { thread { id isResolved } } }"
+
+
+def _graphql(api: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
+    response = api.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200  # GraphQL reports errors in the body
+    return dict(response.json())
+
+
+def test_graphql_review_threads_with_replies_and_reactions(fake_github: FakeGitHub, pull: FakePull,
+                                                           api: httpx.Client) -> None:
     _review(api, [{"path": "app.py", "line": 3, "side": "RIGHT", "body": "root"}])
-    query = "query($owner:String!,$repo:String!,$number:Int!){repository{pullRequest{reviewThreads{nodes{id}}}}}"
-    variables = {"owner": "octo", "repo": "repo", "number": 1}
-    threads = api.post("/graphql", json={"query": query, "variables": variables}).json()
-    (thread,) = threads["data"]["repository"]["pullRequest"]["reviewThreads"]["nodes"]
-    assert thread["viewerCanResolve"] and not thread["isResolved"]
-    mutation = "mutation($threadId:ID!){resolveReviewThread(input:{threadId:$threadId}){thread{id isResolved}}}"
-    api.post("/api/graphql", json={"query": mutation, "variables": {"threadId": thread["id"]}})
-    assert fake_github.resolved_threads == {thread["id"]}
+    [root] = fake_github.review_comments.values()
+    reply = fake_github.add_review_reply(root["id"], "carol", "@senior-review why?")
+    fake_github.react(root["id"], "carol", "-1")
+    fake_github.react(root["id"], "dave", "+1")
+    data = _graphql(api, THREADS, owner="octo", repo="repo", number=1)
+    page = data["data"]["repository"]["pullRequest"]["reviewThreads"]
+    assert page["pageInfo"] == {"hasNextPage": False, "endCursor": "1"}
+    [thread] = page["nodes"]
+    assert (thread["id"], thread["isResolved"], thread["viewerCanResolve"], thread["path"], thread["line"]) == (
+        f"PRRT_{root['id']}", False, True, "app.py", 3)
+    first, second = thread["comments"]["nodes"]
+    assert first["author"] == {"login": "senior-review"}  # a Bot's GraphQL login has no [bot]
+    assert first["reactions"] == {"totalCount": 1, "nodes": [{"content": "THUMBS_DOWN", "user": {"login": "carol"}}]}
+    assert (second["databaseId"], second["body"]) == (reply["id"], "@senior-review why?")
+    assert set(first) == {"databaseId", "body", "author", "reactions"}  # exactly what was selected
+
+    # REST sees the same reactions: the rollup on the comment and the filtered list.
+    listed = api.get("/repos/octo/repo/pulls/1/comments").json()
+    assert listed[0]["reactions"]["-1"] == 1 and listed[0]["reactions"]["total_count"] == 2
+    thumbs = api.get(f"/repos/octo/repo/pulls/comments/{root['id']}/reactions", params={"content": "-1"}).json()
+    assert [(r["content"], r["user"]["login"]) for r in thumbs] == [("-1", "carol")]
+    assert api.get(f"/repos/octo/repo/pulls/comments/{root['id']}/reactions",
+                   params={"content": "meh"}).status_code == 422
+
+
+def test_graphql_resolve_and_its_errors(fake_github: FakeGitHub, pull: FakePull, api: httpx.Client,
+                                        rsa_private_key_pem: str) -> None:
+    _review(api, [{"path": "app.py", "line": 3, "side": "RIGHT", "body": "root"}])
+    [root] = fake_github.review_comments.values()
+    thread_id = f"PRRT_{root['id']}"
+    unknown = _graphql(api, RESOLVE, threadId="PRRT_999999")
+    assert unknown["data"] == {"resolveReviewThread": None}
+    assert unknown["errors"][0]["type"] == "NOT_FOUND" and "PRRT_999999" in unknown["errors"][0]["message"]
+    # A token without pull requests write: FORBIDDEN, HTTP 200, nothing resolved.
+    read_only = _token(fake_github, rsa_private_key_pem, {"permissions": {"pull_requests": "read"}})
+    with _client(fake_github, f"token {read_only}") as client:
+        denied = _graphql(client, RESOLVE, threadId=thread_id)
+    assert denied["data"] == {"resolveReviewThread": None}
+    assert denied["errors"][0]["type"] == "FORBIDDEN"
+    assert denied["errors"][0]["message"] == "Resource not accessible by integration"
+    assert fake_github.resolved_threads == set()
+    done = _graphql(api, RESOLVE, threadId=thread_id)
+    assert done == {"data": {"resolveReviewThread": {"thread": {"id": thread_id, "isResolved": True}}}}
+    fake_github.viewer_can_resolve = False
+    assert _graphql(api, RESOLVE, threadId=thread_id)["errors"][0]["type"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("query { repository(owner: \"octo\", name: \"repo\") { pullRequest(number: 1) { reviewThreads { "
+         "nodes { id } } } } }", "You must provide a `first` or `last` value"),
+        ("query { repository(owner: \"octo\", name: \"repo\") { pullRequest(number: 1) { "
+         "reviewThreads(first: 101) { nodes { id } } } } }", "exceeds the `first` limit of 100"),
+        ("query { repository(owner: \"octo\", name: \"repo\") { pullRequest(number: 1) { "
+         "reviewThreads(first: 5) { nodes { id colour } } } } }", "Field 'colour' doesn't exist"),
+        ("query { repository(owner: \"octo\", name: \"repo\") { pullRequest(number: 7) { "
+         "reviewThreads(first: 5) { nodes { id } } } } }", "Could not resolve to a PullRequest"),
+        ("query { repository(owner: \"octo\", name: \"secret\") { pullRequest(number: 1) { number } } }",
+         "Could not resolve to a Repository"),
+        ("query { repository(owner: ", "Parse error"),
+    ],
+)
+def test_graphql_threads_query_is_strict(pull: FakePull, api: httpx.Client, query: str, message: str) -> None:
+    _review(api, [{"path": "app.py", "line": 3, "side": "RIGHT", "body": "root"}])
+    data = _graphql(api, query)
+    assert message in data["errors"][0]["message"]
 
 
 def test_manifest_conversion_single_use_and_expiring(fake_github: FakeGitHub) -> None:

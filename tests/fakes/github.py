@@ -17,6 +17,8 @@ GHES-style base URL `…/api/v3`; `fake_github_server` is the session-wide serve
                        base_ref="main", title=..., body=..., author="alice", author_type="User",
                        draft=False, state="open", fork=False)                   # -> FakePull (.files parsed)
     fake.push(pr, new_diff, new_head_sha)                                      # head moves
+    fake.add_review_reply(root_id, login, body, user_type="User")              # a person replies in a thread
+    fake.react(comment_id, login, content)                                     # a person reacts to a review comment
     fake.set_compare("octo", "repo", base, head, status="ahead", diff_text=..., ahead_by=1, behind_by=0)
     fake.set_permission("octo", "repo", "alice", "write")
     fake.add_manifest_code(code, result=None, expires_in=3600)                  # -> the conversion result
@@ -35,6 +37,9 @@ GHES-style base URL `…/api/v3`; `fake_github_server` is the session-wide serve
 
 The App's webhook deliveries, installations and open-pull listings live in `tests/fakes/github_reconcile.py`
 (fixture `github_deliveries`).
+
+Review threads, their comments and reactions and `resolveReviewThread` are GraphQL, in
+`tests/fakes/github_graphql.py`.
 
 Paths: every route is also served under `/api/v3` (GHES REST) and GraphQL at `/graphql` and `/api/graphql`.
 Recorded paths are normalised (without `/api/v3`); `Recorded.raw_path` keeps the original.
@@ -62,6 +67,7 @@ from cryptography.hazmat.primitives import serialization
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tests.fakes.github_graphql import answer_threads
 from tests.fakes.github_objects import MAX_BLOB_TEXT, answer_repository_objects
 
 DOCS = "https://docs.github.com/rest"
@@ -540,6 +546,23 @@ class FakeGitHub:
             headers={"x-accepted-github-permissions": permission},
         )
 
+    def add_review_reply(self, root_id: int, login: str, body: str, user_type: str = "User") -> dict[str, Any]:
+        """`login` replies in the thread of review comment `root_id` from the web UI (a reply's `in_reply_to_id`
+        is the thread's first comment); returns the stored comment (with `id`) for the webhook payload."""
+        root = self.review_comments[root_id]
+        pull = next(p for p in self.pulls.values() if p.number == root["_pull"])
+        ctx = _Ctx("POST", "", {}, {}, None, "https://api.github.com", "")
+        user = _user(login, 7000 + len(login), user_type)
+        return self._store_review_comment(ctx, pull, None, {"body": body}, user, root)
+
+    def react(self, comment_id: int, login: str, content: str) -> dict[str, Any]:
+        """`login` reacts with `content` (`+1`, `-1`, ...) to review comment `comment_id` from the web UI."""
+        rid = self._id()
+        reaction = {"id": rid, "node_id": f"REA_{rid}", "user": _user(login, 7000 + len(login), "User"),
+                    "content": content, "created_at": _now_iso(), "_on": ("review", comment_id)}
+        self.reactions[rid] = reaction
+        return reaction
+
     def requests_to(self, method: str, path_regex: str) -> list[Recorded]:
         """Recorded requests matching method and re.search(path_regex, path)."""
         return [r for r in self.requests if r.method == method.upper() and re.search(path_regex, r.path)]
@@ -646,6 +669,7 @@ class FakeGitHub:
             ("POST", repo + r"/issues/comments/(?P<cid>\d+)/reactions", tok(*is_w, self._react_issue)),
             ("DELETE", repo + r"/issues/comments/(?P<cid>\d+)/reactions/(?P<rid>\d+)", tok(*is_w, self._unreact_issue)),
             ("GET", repo + r"/pulls/comments/(?P<cid>\d+)", tok(*pr_r, self._get_review_comment)),
+            ("GET", repo + r"/pulls/comments/(?P<cid>\d+)/reactions", tok(*pr_r, self._list_review_reactions)),
             ("POST", repo + r"/pulls/comments/(?P<cid>\d+)/reactions", tok(*pr_w, self._react_review)),
             ("DELETE", repo + r"/pulls/comments/(?P<cid>\d+)/reactions/(?P<rid>\d+)", tok(*pr_w, self._unreact_review)),
             ("GET", repo + r"/collaborators/(?P<user>[^/]+)/permission", tok("metadata", "read", self._permission)),
@@ -1012,8 +1036,19 @@ class FakeGitHub:
         pull = self._pull(owner, repo, number)
         if pull is None:
             return _error(404, "Not Found")
-        items = [_public(c) for c in self.review_comments.values() if c["_pull"] == pull.number and not c["_pending"]]
+        items = [self._review_comment_json(c) for c in self.review_comments.values()
+                 if c["_pull"] == pull.number and not c["_pending"]]
         return _paginate(ctx, items)
+
+    def _review_comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
+        """A review comment with its `reactions` rollup: `total_count` and a count per content, as GitHub's review
+        comment objects carry it (docs: rest/pulls/comments, the `reaction-rollup` schema)."""
+        counts = {content: 0 for content in sorted(REACTIONS)}
+        for reaction in self.reactions.values():
+            if reaction["_on"] == ("review", comment["id"]):
+                counts[reaction["content"]] += 1
+        rollup = {"url": f"{comment['url']}/reactions", "total_count": sum(counts.values()), **counts}
+        return {**_public(comment), "reactions": rollup}
 
     def _get_review_comment(self, ctx: _Ctx, owner: str, repo: str, cid: str) -> Response:
         """GET pulls/comments/{id} (docs: rest/pulls/comments#get-a-review-comment-for-a-pull-request)."""
@@ -1021,7 +1056,7 @@ class FakeGitHub:
         pull = self.pulls.get((owner, repo, comment["_pull"])) if comment else None
         if comment is None or pull is None or comment["_pending"]:
             return _error(404, "Not Found")
-        return JSONResponse(_public(comment))
+        return JSONResponse(self._review_comment_json(comment))
 
     def _reply(self, ctx: _Ctx, owner: str, repo: str, number: str, cid: str) -> Response:
         """POST pulls/{n}/comments/{id}/replies (docs: rest/pulls/comments#create-a-reply-for-a-review-comment):
@@ -1036,7 +1071,7 @@ class FakeGitHub:
         if not body or len(body) > MAX_BODY:
             return _unprocessable(["Body is invalid"])
         stored = self._store_review_comment(ctx, pull, None, {"body": body}, self._token_user(ctx), target)
-        return JSONResponse(_public(stored), status_code=201)
+        return JSONResponse(self._review_comment_json(stored), status_code=201)
 
     # ------------------------------------------------------------ issue comments and reactions
 
@@ -1108,6 +1143,23 @@ class FakeGitHub:
     def _unreact_issue(self, ctx: _Ctx, owner: str, repo: str, cid: str, rid: str) -> Response:
         return self._unreact("issue", cid, rid)
 
+    def _list_review_reactions(self, ctx: _Ctx, owner: str, repo: str, cid: str) -> Response:
+        """GET pulls/comments/{id}/reactions (docs: rest/reactions/reactions#list-reactions-for-a-pull-request-
+        review-comment): paginated, `?content=` filters by one reaction type (an unknown one is 422)."""
+        comment = self.review_comments.get(int(cid))
+        if comment is None or comment["_pending"] or (owner, repo) != self._comment_repo(comment):
+            return _error(404, "Not Found")
+        content = ctx.query.get("content")
+        if content is not None and content not in REACTIONS:
+            return _unprocessable(["content is not included in the list"])
+        items = [_public(r) for r in self.reactions.values()
+                 if r["_on"] == ("review", comment["id"]) and content in (None, r["content"])]
+        return _paginate(ctx, items)
+
+    def _comment_repo(self, comment: dict[str, Any]) -> tuple[str, str]:
+        pull = next(p for p in self.pulls.values() if p.number == comment["_pull"])
+        return pull.owner, pull.repo
+
     def _react_review(self, ctx: _Ctx, owner: str, repo: str, cid: str) -> Response:
         return self._react(ctx, "review", self.review_comments.get(int(cid)))
 
@@ -1158,46 +1210,21 @@ class FakeGitHub:
         return JSONResponse(_public(run))
 
     def _graphql(self, ctx: _Ctx) -> Response:
-        """POST /graphql, minimal: the `reviewThreads` query and `resolveReviewThread` mutation
-        (docs: graphql/reference/objects#pullrequestreviewthread, mutations#resolvereviewthread), and
-        `repository { object(expression:) }` reads of files and directories (tests/fakes/github_objects.py)."""
-        body = ctx.body or {}
+        """POST /graphql: review threads, their comments and reactions, and `resolveReviewThread`
+        (tests/fakes/github_graphql.py), and `repository { object(expression:) }` reads of files and directories
+        (tests/fakes/github_objects.py). GraphQL answers errors with HTTP 200 (docs: graphql/guides/
+        forming-calls-with-graphql)."""
+        body = ctx.body if isinstance(ctx.body, dict) else {}
+        answered = answer_threads(self, ctx.token, body)
+        if answered is not None:
+            return JSONResponse(answered)
         query, variables = str(body.get("query", "")), body.get("variables") or {}
-        if "resolveReviewThread" in query:
-            thread_id = str(variables.get("threadId", ""))
-            if not thread_id.startswith("PRRT_") or int(thread_id[5:] or 0) not in self.review_comments:
-                return JSONResponse({"data": None, "errors": [{"type": "NOT_FOUND", "message": "Could not resolve"}]})
-            if not self.viewer_can_resolve:
-                return JSONResponse({"data": None, "errors": [{"type": "FORBIDDEN",
-                                                               "message": "Resource not accessible by integration"}]})
-            self.resolved_threads.add(thread_id)
-            return JSONResponse({"data": {"resolveReviewThread": {"thread": {"id": thread_id, "isResolved": True}}}})
-        if "reviewThreads" in query:
-            owner, repo, number = variables.get("owner"), variables.get("repo"), variables.get("number")
-            pull = self.pulls.get((str(owner), str(repo), int(number or 0)))
-            if pull is None:
-                return JSONResponse({"data": {"repository": {"pullRequest": None}}})
-            nodes = [self._thread_json(c) for c in self.review_comments.values()
-                     if c["_pull"] == pull.number and c["in_reply_to_id"] is None and not c["_pending"]]
-            page = {"nodes": nodes, "pageInfo": {"hasNextPage": False, "endCursor": None}}
-            return JSONResponse({"data": {"repository": {"pullRequest": {"reviewThreads": page}}}})
         if "object(" in query:
             tok = ctx.token
             visible = {(self.installations[tok.installation_id].owner, r) for r in tok.repos} if tok else set()
             return JSONResponse(answer_repository_objects(query, variables, self.files, visible, self.max_blob_text))
         return JSONResponse({"errors": [{"message": "This fake only knows reviewThreads, resolveReviewThread and "
                                                     "repository objects"}]})
-
-    def _thread_json(self, root: dict[str, Any]) -> dict[str, Any]:
-        thread_id = f"PRRT_{root['id']}"
-        comments = [root] + [c for c in self.review_comments.values() if c["in_reply_to_id"] == root["id"]]
-        return {
-            "id": thread_id, "isResolved": thread_id in self.resolved_threads, "isOutdated": False,
-            "viewerCanResolve": self.viewer_can_resolve, "path": root["path"], "line": root["line"],
-            "comments": {"nodes": [{"databaseId": c["id"], "body": c["body"],
-                                    "author": {"login": c["user"]["login"].removesuffix("[bot]")}}
-                                   for c in comments]},
-        }
 
     # ------------------------------------------------------------ helpers
 
