@@ -61,6 +61,7 @@ class Scope:
     repo_view: RepoView | None = None  # the head commit's files and listings: context for the model
     # Fingerprints a writer dismissed with a reason in another pull request of the repository -> its number.
     dismissed_in: Mapping[str, int] = field(default_factory=dict)
+    recheck: bool = True  # re-check open findings whose lines this push changed (`threads.resolve_fixed`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ def make_scope(
         repo_url=repo_url,
         repo_view=repo_view,
         dismissed_in=dict(dismissed_in or {}),
+        recheck=config.threads.resolve_fixed,
     )
 
 
@@ -183,7 +185,7 @@ def plan(scope: Scope) -> Plan:
     if scope.repo_view is not None:
         changed = [f.path for f in scope.anchor_diff.files]
         batches, stats = add_context(batches, files, scope.repo_view, changed, scope.batch_tokens)
-    earlier = earlier_for(touched_by_push(scope.known, scope.changed_lines))
+    earlier = earlier_for(touched_by_push(scope.known, scope.changed_lines)) if scope.recheck else ()
     if earlier:
         batches = attach_earlier(batches, earlier, recheck_texts(scope, {e.path for e in earlier}))
     estimate = sum(estimate_batch(scope.context, b) for b in batches)

@@ -54,11 +54,14 @@ async def prepare(
     anchor_diff: Diff | None = None, *, repo_url: str = "", head_sha: str = "", incremental_from: str | None = None,
     not_reviewed: Sequence[NotReviewed] = (), known: Sequence[KnownFinding] = (),
     changed_lines: Mapping[str, frozenset[int] | None] | None = None, repo_view: RepoView | None = None,
+    dismissed_in: Mapping[str, int] | None = None,
 ) -> Prepared:
-    """Scope and plan a review of `review_diff` (comments land on `anchor_diff`, by default the same diff)."""
+    """Scope and plan a review of `review_diff` (comments land on `anchor_diff`, by default the same diff);
+    `dismissed_in`: fingerprints dismissed with a reason in the repository's other pull requests -> where."""
     scope = make_scope(
         effective, review_diff, anchor_diff or review_diff, context, batch_tokens=settings.batch_token_budget,
         known=known, changed_lines=changed_lines or {}, repo_url=repo_url, repo_view=repo_view,
+        dismissed_in=dismissed_in,
     )
     planned = await asyncio.to_thread(plan, scope)  # filtering and rendering are CPU work: off the event loop
     return Prepared(scope, planned, tuple(not_reviewed), head_sha, incremental_from)
@@ -91,12 +94,13 @@ def _notes(analysis: Analysis) -> list[str]:
     """The body's sentences about findings not posted: touched by this push, without code, dropped on review."""
     notes = []
     touched = analysis.decision.touched
-    if touched:
-        changed = sum(1 for t in touched if t.how.value == "changed")
-        deleted = len(touched) - changed
-        parts = [f"{changed} changed" if changed else "", f"{deleted} in deleted files" if deleted else ""]
-        notes.append(f"Earlier findings whose lines this push touched: {', '.join(p for p in parts if p)} "
-                     "(marked outdated; not raised again unless the problem is still there).")
+    if touched:  # re-checked with this push: fixed ones get a reply and their thread resolved (`bot.threads`)
+        fixed, present = len(analysis.rechecked.fixed), len(analysis.rechecked.present)
+        rest = len(touched) - fixed - present
+        parts = [f"{fixed} fixed (thread resolved)" if fixed else "",
+                 f"{present} still present (thread left open)" if present else "",
+                 f"{rest} marked outdated" if rest else ""]
+        notes.append(f"Earlier findings whose lines this push touched: {', '.join(p for p in parts if p)}.")
     outcome = analysis.outcome
     verified = verified_note(outcome.checked, len(outcome.dropped)) if outcome else ""
     return [*notes, *filter(None, [dropped_note(len(analysis.no_code)), verified])]

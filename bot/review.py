@@ -16,7 +16,7 @@ from bot.config.load import EffectiveConfig, load_effective_config, problems_com
 from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
 from bot.diff import Diff, diff_from
-from bot.domain import NotReviewed, PullRequest, Side
+from bot.domain import FindingState, NotReviewed, PullRequest, Side
 from bot.errors import GitHubError, NotFound, StaleHead, Unprocessable
 from bot.github.context import read_context
 from bot.github.repo import RepoClient
@@ -27,6 +27,7 @@ from bot.services import Outcome, ReviewRequest, Services
 from bot.spending import spend_gate, todays_caps
 from bot.store.base import Store
 from bot.store.types import Job
+from bot.threads import acknowledge_fixed, dismiss_by_reactions
 from bot.trust import automatic_review_allowed, awaiting_maintainer_text
 
 log = logging.getLogger(__name__)
@@ -183,12 +184,13 @@ async def _review_and_post(
     """The shared review path (`bot.pipeline`) with the App's budgets, memory and check run around it."""
     store, settings = services.store, services.settings
     scope = await _decide_scope(request, gh, pr, last_reviewed)
+    await _read_reactions(services, gh, pr, effective)
     repo_url = f"{settings.web_url}/{pr.full_name}"
     prepared = await pipeline.prepare(
         settings, effective, PullContext(repo=pr.full_name, title=pr.title, body=pr.body), scope.review_diff,
         scope.anchor_diff, repo_url=repo_url, head_sha=pr.head_sha, incremental_from=scope.incremental_from,
         not_reviewed=scope.not_reviewed, known=await known_findings(store, pr), changed_lines=scope.changed_lines,
-        repo_view=await _read_context(gh, pr, scope),
+        repo_view=await _read_context(gh, pr, scope), dismissed_in=await _dismissed_elsewhere(store, pr, effective),
     )
     caps = await todays_caps(store, pr, effective.config.budgets)
     refusal = daily_caps(caps, estimated_cost(prepared.planned.estimated_tokens, effective.model))
@@ -206,13 +208,37 @@ async def _review_and_post(
     if reviewed.nothing_to_post:
         # A clean change gets no review at all: the coverage line and the cost go to the check run only.
         await remember_run(store, gh, pr, request, analysis, gate, reviewed.coverage, check_id, review_id=None)
+        await acknowledge_fixed(gh, pr.number, analysis.rechecked.fixed, pr.head_sha)
         since = f" since {scope.incremental_from[:12]}" if scope.incremental_from else ""
         return Outcome("silent", f"no new findings{since}")
     posted, body = await pipeline.post(gh, pr, prepared, reviewed, effective, job_id=request.job_id,
                                        repo_url=repo_url)
     await remember_run(store, gh, pr, request, analysis, gate, reviewed.coverage, check_id, review_id=posted.id,
                        omitted=frozenset(body.omitted))
+    await acknowledge_fixed(gh, pr.number, analysis.rechecked.fixed, pr.head_sha)
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
+
+
+async def _read_reactions(services: Services, gh: RepoClient, pr: PullRequest, effective: EffectiveConfig) -> None:
+    """Findings still open whose comment got a writer's 👎 since the last review are dismissed before this one
+    (no webhook is needed; GitHub sends none for reactions). A GitHub failure here only delays them."""
+    if not effective.config.threads.dismiss_by_reaction:
+        return
+    records = await services.store.list_findings(pr.full_name, pr.number, states=[FindingState.OPEN.value])
+    if not records:
+        return
+    try:
+        slug = (await services.github.identity()).slug
+        await dismiss_by_reactions(gh, services.store, pr.number, slug, [r.fingerprint for r in records])
+    except GitHubError as exc:
+        log.warning("reactions not read; dismissals by 👎 wait for the next review: %s", exc)
+
+
+async def _dismissed_elsewhere(store: Store, pr: PullRequest, effective: EffectiveConfig) -> dict[str, int]:
+    """Fingerprints dismissed with a reason in the repository's other pull requests -> where."""
+    if not effective.config.threads.remember_dismissals:
+        return {}
+    return {fp: n for fp, n in (await store.dismissed_fingerprints(pr.full_name)).items() if n != pr.number}
 
 
 async def _report_config_problems(gh: RepoClient, number: int, effective: EffectiveConfig) -> None:

@@ -318,7 +318,9 @@ async def test_push_that_rewrites_a_findings_lines_marks_it_outdated_and_says_so
     await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
 
     second = _submitted(fake_github)[-1]
-    assert "Earlier findings whose lines this push touched: 1 changed" in second["body"]
+    # The model was shown the earlier finding to re-check but did not judge it: outdated, as before.
+    assert "- E1: app/users.py, line 2 (security): SQL injection" in _user_text(fake_claude.first_turns[-1])
+    assert "Earlier findings whose lines this push touched: 1 marked outdated." in second["body"]
     states = {r.title: r.state for r in await services.store.list_findings(f"{OWNER}/{REPO}", 1)}
     assert states["SQL injection"] == "outdated"
 

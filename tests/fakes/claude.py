@@ -56,7 +56,8 @@ Test controls (all thread-safe; the server runs in another thread):
     fake.queue_follow_up(*answers) the same for requests that continue a conversation (they hold an assistant
                                   message: the verification turn); unscripted, they answer with no verdicts
     fake.queue(*answers)          scripted answers, one per successful request, in order; an answer is an
-                                  `Answer`, a dict `{"summary", "findings"}`, a list of finding dicts, or a
+                                  `Answer`, a dict `{"summary", "findings"}` (any other dict is sent as it is, e.g. a
+                                  thread answer `{"answer": ...}`), a list of finding dicts, or a
                                   callable(request_json) -> any of those. When empty, `fake.default` answers
                                   (no findings).
     fake.latency = 0.2            seconds each answer takes, first byte to last; `Answer(latency=...)` sets it
@@ -143,6 +144,8 @@ class Answer:
     findings: Sequence[dict[str, Any]] = ()
     summary: str = "No problems found in this batch."
     verdicts: Sequence[dict[str, Any]] = ()
+    earlier: Sequence[dict[str, Any]] = ()  # judgements of earlier findings the batch listed: {id, status, reason}
+    json_body: dict[str, Any] | None = None  # any other JSON answer (a thread answer: {"answer": ...}), schema-checked
     text: str | None = None
     stop_reason: str = "end_turn"
     latency: float | None = None  # overrides `FakeClaude.latency` for this answer
@@ -151,9 +154,13 @@ class Answer:
         """The text block the model would produce."""
         if self.text is not None:
             return self.text
+        if self.json_body is not None:
+            return json.dumps(self.json_body)
         data: dict[str, Any] = {"summary": self.summary, "findings": list(self.findings)}
         if self.verdicts:
             data["verdicts"] = list(self.verdicts)
+        if self.earlier:
+            data["earlier"] = list(self.earlier)
         return json.dumps(data)
 
 
@@ -535,9 +542,11 @@ def _as_answer(source: Any) -> Answer:
         return source
     if isinstance(source, list):
         return Answer(findings=source)
+    if isinstance(source, dict) and not {"findings", "summary"} & source.keys():
+        return Answer(json_body=source)
     if isinstance(source, dict):
         return Answer(findings=source.get("findings", []), summary=source.get("summary", ""),
-                      verdicts=source.get("verdicts", []))
+                      verdicts=source.get("verdicts", []), earlier=source.get("earlier", []))
     if isinstance(source, str):
         return Answer(text=source)
     raise TypeError(f"fake Claude: cannot use {type(source).__name__} as an answer")

@@ -23,7 +23,8 @@ GHES-style base URL `…/api/v3`; `fake_github_server` is the session-wide serve
     fake.set_permission("octo", "repo", "alice", "write")
     fake.add_manifest_code(code, result=None, expires_in=3600)                  # -> the conversion result
     fake.inject(method, path_regex, status=None, times=1, retry_after=None, delay=0, drop=False,
-                drop_after_handling=False, message=None, headers=None)          # next N matching requests
+                drop_after_handling=False, message=None, headers=None,
+                body_regex=None, answer=None)                                  # next N matching requests
     helpers: fail_next(m, rx, status=502, times), secondary_rate_limit(m, rx, retry_after), too_many_requests,
              primary_rate_limit(m, rx, reset_in), slow(m, rx, seconds), drop_connection(m, rx,
              after_handling=False), not_accessible(m, rx, permission="checks=write")
@@ -257,6 +258,7 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     drop_after_handling: bool = False
+    body_regex: str | None = None  # only requests whose raw body matches (re.search), e.g. one GraphQL mutation
 
 
 @dataclass
@@ -492,16 +494,22 @@ class FakeGitHub:
         drop_after_handling: bool = False,
         message: str | None = None,
         headers: Mapping[str, str] | None = None,
+        body_regex: str | None = None,
+        answer: Any = None,
     ) -> Fault:
-        """Fault the next `times` requests matching (method, re.search(path_regex, normalised path))."""
+        """Fault the next `times` requests matching (method, re.search(path_regex, normalised path)) and, with
+        `body_regex`, whose raw body matches it; `answer` replaces the answer's JSON (status 200 unless given),
+        e.g. a GraphQL error, which GitHub sends with HTTP 200."""
         hdrs = dict(headers or {})
         if retry_after is not None:
             hdrs["retry-after"] = str(int(retry_after))
         body = None
-        if status is not None:
+        if answer is not None:
+            status, body = status or 200, answer
+        elif status is not None:
             body = {"message": message or _reason(status), "documentation_url": DOCS, "status": str(status)}
         fault = Fault(method.upper(), path_regex, times, status, body, hdrs, delay, drop or drop_after_handling,
-                      drop_after_handling)
+                      drop_after_handling, body_regex)
         self.faults.append(fault)
         return fault
 
@@ -591,7 +599,7 @@ class FakeGitHub:
         headers = {k.lower(): v for k, v in request.headers.items()}
         with self._lock:
             self.requests.append(Recorded(request.method, path, query, headers, payload, raw_path))
-            fault = self._take_fault(request.method, path)
+            fault = self._take_fault(request.method, path, body.decode("utf-8", "replace"))
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         if fault is not None and fault.drop and not fault.drop_after_handling:
@@ -608,8 +616,10 @@ class FakeGitHub:
         self._rate_headers(response, path, fault)
         await response(scope, receive, send)
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, body: str = "") -> Fault | None:
         for fault in self.faults:
+            if fault.body_regex is not None and not re.search(fault.body_regex, body):
+                continue
             if fault.times > 0 and fault.method == method and re.search(fault.pattern, path):
                 fault.times -= 1
                 return fault
