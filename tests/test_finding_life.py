@@ -223,7 +223,7 @@ async def test_a_writers_thumbs_down_dismisses_for_good_an_outsiders_does_not(
 async def test_a_dismissal_with_a_reason_is_remembered_in_later_pull_requests(
     fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
 ) -> None:
-    _, root = await _first_review(fake_github, fake_claude, services)
+    await _first_review(fake_github, fake_claude, services)
     [record] = await services.store.list_findings(f"{OWNER}/{REPO}", 1)
     await services.store.record_dismissal(Dismissal(f"{OWNER}/{REPO}", record.fingerprint, 1, "test fixture only",
                                                     "maint"))
