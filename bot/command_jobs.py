@@ -10,26 +10,35 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from bot.commands import (
     ACTION_KINDS,
     REVIEW_KINDS,
+    THREAD_KINDS,
+    Command,
     CommandCounts,
     CommandKind,
     decide,
     is_writer,
     lookup_permission,
+    not_in_thread_text,
     parse_command,
+    thread_command,
 )
 from bot.config.load import load_effective_config
 from bot.domain import is_bot
+from bot.github.payloads import ReviewComment
 from bot.github.repo import RepoClient
 from bot.logs import log_context
 from bot.memory import CHECK_NAME
 from bot.registry import AppContext
+from bot.render import markers_in
 from bot.services import Outcome, ReviewRequest, Services
 from bot.store.intake import REPLAY_WINDOW_SECONDS
 from bot.store.types import Job, JobKind, JobSpec
+from bot.thread_answers import Question, answer_in_thread
+from bot.threads import dismiss
 from bot.trust import automatic_review_allowed
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,12 @@ class CommandRequest:
     body: str
     author: str
     author_type: str
+    in_reply_to_id: int | None = None  # a reply in a review thread: the comment it answers
+
+    @property
+    def in_thread(self) -> bool:
+        """A reply in a review thread (where dismissals and questions are made)."""
+        return self.source == "review_comment" and self.in_reply_to_id is not None
 
     @classmethod
     def from_job(cls, job: Job) -> CommandRequest:
@@ -70,6 +85,7 @@ class CommandRequest:
             body=str(p.get("body") or ""),
             author=str(p.get("author") or ""),
             author_type=str(p.get("author_type") or "User"),
+            in_reply_to_id=int(p["in_reply_to_id"]) if p.get("in_reply_to_id") is not None else None,
         )
 
 
@@ -79,7 +95,10 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
     services = Services.of(context)
     with log_context(job=job.id, repo=f"{request.owner}/{request.repo}", pr=request.number):
         identity = await services.github.identity()
-        command = parse_command(request.body, identity.slug)
+        if request.in_thread:  # a reply in a thread: a visible mention is a question when the thread is ours
+            command = thread_command(request.body, identity.slug)
+        else:
+            command = parse_command(request.body, identity.slug)
         if command is None or is_bot(request.author, request.author_type, identity.slug):
             return
         # At most once per comment: a replayed delivery's job finds it recorded (a retry of this job goes on);
@@ -91,6 +110,9 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
             log.info("comment %s was handled before (a replayed delivery): ignored", request.comment_id)
             return
         gh = services.github.for_repo(request.installation_id, request.owner, request.repo)
+        root = await _own_root(gh, request) if command.kind in THREAD_KINDS else None
+        if command.kind is CommandKind.QUESTION and root is None:
+            return  # a mention in someone else's thread: not ours to answer
         pr = await gh.get_pull(request.number)
         effective = await load_effective_config(
             services.config_reader(request.installation_id, gh), pr.owner, pr.repo, pr.default_branch or None,
@@ -104,7 +126,8 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
         )
         permission = await lookup_permission(gh, request.author)
         author_may_review = True
-        if command.kind in REVIEW_KINDS and not is_writer(permission):  # the PR author's own review: same rule
+        if (command.kind in REVIEW_KINDS or command.kind is CommandKind.QUESTION) and not is_writer(permission):
+            # The PR author's own review or question: the same rule as automatic reviews.
             author_may_review = (await automatic_review_allowed(pr, effective.config, gh, store)).allowed
         decision = decide(
             command, commenter_login=request.author, commenter_type=request.author_type, permission=permission,
@@ -117,15 +140,55 @@ async def handle_command_job(job: Job, context: AppContext) -> None:
             logged = PR_LIMITED_PREFIX + command.kind.value
         else:
             logged = REFUSED_PREFIX + command.kind.value
+        thread_id = root.id if root is not None else None
         if not await store.log_command(pr.full_name, pr.number, request.author, logged,
-                                       comment_id=request.comment_id) and job.attempts == 1:
+                                       comment_id=request.comment_id, thread_id=thread_id) and job.attempts == 1:
             return  # a concurrent job for the same comment recorded it first
         log.info("command %s from %s: %s", command.kind.value, request.author, decision.reason)
         if decision.allowed and command.kind in ACTION_KINDS:
             await gh.add_reaction(request.comment_id, "eyes", review_comment=request.source == "review_comment")
             await _act(command.kind, request, services, pr.head_sha, context)
+        if decision.allowed and command.kind in THREAD_KINDS:
+            await _in_thread(command, request, services, gh, effective, pr, root, job.id)
+            return
+        if (decision.reply and thread_id is not None and not decision.allowed
+                and await store.thread_has_command(thread_id, logged, before_comment=request.comment_id)):
+            return  # refused once in this thread already: silence
         if decision.reply:
             await reply(gh, request, decision.reply)
+
+
+async def _own_root(gh: RepoClient, request: CommandRequest) -> ReviewComment | None:
+    """The first comment of the thread the command was made in, when the App wrote it and it carries a finding
+    marker (markers in anyone else's comment are not trusted); None otherwise."""
+    if not request.in_thread:
+        return None
+    comments = {c.id: c for c in await gh.list_review_comments(request.number)}
+    root = comments.get(request.in_reply_to_id or 0)
+    if root is not None and root.in_reply_to_id is not None:
+        root = comments.get(root.in_reply_to_id)
+    if root is None or not root.is_own or not markers_in(root.body):
+        return None
+    return root
+
+
+async def _in_thread(command: Command, request: CommandRequest, services: Services, gh: RepoClient,
+                     effective: Any, pr: Any, root: ReviewComment | None, job_id: int) -> None:
+    """Carry out a dismissal or answer a question in the finding's thread (`root`, the App's comment)."""
+    if root is None:  # `dismiss` outside one of the App's finding threads
+        await reply(gh, request, not_in_thread_text((await services.github.identity()).slug))
+        return
+    if command.kind is CommandKind.DISMISS:
+        for fingerprint in sorted(markers_in(root.body)):
+            await dismiss(gh, services.store, pr.number, fingerprint, root.id, by=request.author,
+                          reason=command.argument, remember=effective.config.threads.remember_dismissals,
+                          path=root.path)
+        return
+    await answer_in_thread(
+        store=services.store, settings=services.settings, model_client=services.model_client, gh=gh, pr=pr,
+        effective=effective, root=root, question=Question(request.comment_id, request.author, command.argument),
+        job_id=job_id,
+    )
 
 
 def _too_old(created_at: str, now: float) -> bool:

@@ -106,6 +106,15 @@ def system_prompt(directory: Path | None = None) -> str:
     return persona.rstrip() + "\n\n" + review.rstrip() + "\n"
 
 
+def thread_system_prompt(directory: Path | None = None) -> str:
+    """The static system prompt of thread answers: the persona, then how to answer in a finding's thread."""
+    persona = load_prompt("persona", directory)
+    thread = load_prompt("thread", directory)
+    if variables(thread):
+        raise TemplateError("prompts/thread.md must be static (it is cached); found variables")
+    return persona.rstrip() + "\n\n" + thread.rstrip() + "\n"
+
+
 @dataclass(frozen=True, slots=True)
 class BatchPrompt:
     """The user message for one batch and the nonce that delimits its untrusted part."""
@@ -173,3 +182,19 @@ def earlier_section(items: Sequence[EarlierFinding]) -> str:
             body = body[:EARLIER_BODY_CHARS].rstrip() + " …"
         lines += [f"  {line}" if line else "" for line in mark_invisible(body).splitlines()]
     return "\n".join(lines) + "\n"
+
+
+def thread_prompt(
+    *, repo: str, title: str, where: str, finding: str, code: str, thread: str, asker: str, question: str,
+    language: str = "English", directory: Path | None = None,
+) -> BatchPrompt:
+    """The user message of a thread answer: every part untrusted, inside one nonce-delimited block."""
+    untrusted = {
+        "repo": mark_invisible(repo), "title": mark_invisible(strip_html_comments(title)), "where": where,
+        "finding": mark_invisible(finding.strip()) or "(empty)", "code": code or "(not available)",
+        "thread": mark_invisible(thread.strip()) or "(no other replies)", "asker": mark_invisible(asker),
+        "question": mark_invisible(question.strip()),
+    }
+    nonce = new_nonce(*untrusted.values())
+    text = render(load_prompt("thread_question", directory), nonce=nonce, language=language, **untrusted)
+    return BatchPrompt(text=text, nonce=nonce)

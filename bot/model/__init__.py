@@ -1,6 +1,7 @@
 """The reviewer: Claude as a senior backend developer, structured findings, parallel batches, cost to the token.
 
-This is the only module that imports `anthropic`. Outcomes, decided and tested (tests/test_model.py):
+This package is the only one that imports `anthropic` (`bot.model.thread` answers questions in findings'
+threads). Outcomes, decided and tested (tests/test_model.py):
 
 - `stop_reason` is checked before the output is trusted. `refusal`, `max_tokens` (and
   `model_context_window_exceeded`), an answer that is not JSON or does not validate, and a 400/413 "too long"
