@@ -534,5 +534,18 @@ async def test_review_job_handler_replies_no_new_findings_for_commands(
 
 
 def test_command_kinds_cover_the_grammar() -> None:
-    """Guard: the parametrised lists above name every command of the grammar."""
-    assert {*ALL_COMMANDS} == {k.value for k in CommandKind if k is not CommandKind.UNKNOWN}
+    """Guard: the parametrised lists above name every command of the grammar (the thread kinds, `dismiss` and
+    questions, are tested in tests/test_thread_commands.py)."""
+    from bot.commands import THREAD_KINDS
+
+    assert {*ALL_COMMANDS} == {k.value for k in CommandKind if k is not CommandKind.UNKNOWN and k not in THREAD_KINDS}
+
+
+async def test_dismiss_outside_a_finding_thread_says_where_it_works(context: AppContext, fake_github: FakeGitHub,
+                                                                    fake_claude: FakeClaude) -> None:
+    await command(context, fake_github, "@senior-review dismiss this is fine")
+    assert bot_replies(fake_github) == [
+        "`@senior-review dismiss` works as a reply in the thread of one of my findings."]
+    await command(context, fake_github, "@senior-review why?")  # not in a thread: an unknown command gets help
+    assert bot_replies(fake_github)[-1].startswith("I did not recognise that command.")
+    assert fake_claude.requests == []

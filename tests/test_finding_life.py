@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.jobs import AppContext
-from bot.review import ReviewRequest, Services, run_review
+from bot.registry import AppContext
+from bot.review import run_review
+from bot.services import ReviewRequest, Services
 from bot.store.types import Dismissal
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from bot.command_jobs import handle_command_job
-from bot.jobs import AppContext
-from bot.review import ReviewRequest, Services, run_review
+from bot.registry import AppContext
+from bot.review import run_review
 from bot.routing import route
+from bot.services import ReviewRequest, Services
 from bot.store.types import JobKind
 from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
