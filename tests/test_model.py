@@ -13,7 +13,7 @@ from typing import Any
 import anthropic._base_client
 import pytest
 
-from bot.answer import output_schema
+from bot.answer import output_schema, thread_output_schema
 from bot.contract import BatchInput, PullContext, split_batch
 from bot.domain import Category, NotReviewed, Severity, Side, Usage
 from bot.errors import ConfigError, DeadlineExceeded, ModelUnavailable
@@ -102,10 +102,13 @@ def test_schema_forbids_additional_properties_everywhere() -> None:
         return []
 
     found = objects(output_schema())
-    assert len(found) == 3  # the answer, a finding, a verdict
+    assert len(found) == 4  # the answer, a finding, a verdict, an earlier finding's re-check
     assert all(o["additionalProperties"] is False for o in found)
-    # Only the verification turn's `verdicts` is optional: one schema serves both turns (and the prompt cache).
-    assert [sorted(set(o["properties"]) - set(o["required"])) for o in found] == [["verdicts"], [], []]
+    # Only the verification turn's `verdicts` and the re-check's `earlier` are optional: one schema serves every
+    # turn (and the prompt cache).
+    assert [sorted(set(o["properties"]) - set(o["required"])) for o in found] == [["earlier", "verdicts"], [], [], []]
+    thread = objects(thread_output_schema())
+    assert [(o["required"], o["additionalProperties"]) for o in thread] == [(["answer"], False)]
 
 
 async def test_large_max_tokens_streams(fake_claude: FakeClaude, make_reviewer: MakeReviewer) -> None:
