@@ -24,8 +24,9 @@ from pathlib import Path
 
 from unidiff import PatchSet
 
-from bot.diff import parse_diff
-from bot.diff_render import filter_files, make_batches
+from bot.diff.batches import make_batches
+from bot.diff.filter import filter_files
+from bot.diff.parse import parse_diff
 from bot.domain import Side
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,8 +104,8 @@ async def _reported_tokens(diffs: list[tuple[str, str]]) -> list[tuple[str, int,
 
     from bot.analysis import batch_inputs, estimate_batch
     from bot.contract import PullContext
-    from bot.diff import parse_diff
-    from bot.diff_render import filter_files
+    from bot.diff.filter import filter_files
+    from bot.diff.parse import parse_diff
     from bot.model import Reviewer
     from bot.prompts import batch_prompt
     from tests.fakes.claude import running_fake_claude

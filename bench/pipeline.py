@@ -188,7 +188,7 @@ def _is_verify(body: dict[str, Any]) -> bool:
 
 
 def _context_tokens(text: str) -> int:
-    from bot.diff_render import estimate_tokens
+    from bot.diff.render import estimate_tokens
 
     return sum(estimate_tokens(line) for line in text.splitlines(keepends=True)
                if line.startswith(("CONTEXT ", "C ", "TESTS ")))

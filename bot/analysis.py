@@ -18,8 +18,11 @@ from bot.config.load import EffectiveConfig
 from bot.context import RepoView
 from bot.context_render import ContextStats, add_context, related_order
 from bot.contract import BatchInput, BatchReviewer, EarlierFinding, PullContext, ReviewOutcome
-from bot.diff import Anchor, Diff, FileDiff, Unanchorable, anchor
-from bot.diff_render import estimate_tokens, filter_files, make_batches, render_file
+from bot.diff.anchor import Anchor, Unanchorable, anchor
+from bot.diff.batches import make_batches
+from bot.diff.filter import filter_files
+from bot.diff.render import estimate_tokens, render_file
+from bot.diff.types import Diff, FileDiff
 from bot.domain import Category, Finding, NotReviewed, Severity, Side, unique_paths
 from bot.evidence import check_evidence
 from bot.findings import (

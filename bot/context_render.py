@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from bot.context import RepoView, context_ranges, is_test_path, module_name, module_of_test, related_tests
 from bot.contract import BatchInput
-from bot.diff import FileDiff
-from bot.diff_render import escape_breaks, estimate_tokens
+from bot.diff.render import escape_breaks, estimate_tokens
+from bot.diff.types import FileDiff
 
 _IMPORT = re.compile(r"^\s*(?:from\s+\S+\s+import\b|import\b|const\s.*\brequire\(|.*\bfrom\s+['\"])")
 

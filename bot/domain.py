@@ -140,7 +140,7 @@ class PullRequest:
 
 @dataclass(frozen=True, slots=True)
 class InlineComment:
-    """A review comment at a position GitHub accepts (see `bot.diff.anchor`)."""
+    """A review comment at a position GitHub accepts (see `bot.diff.anchor.anchor`)."""
 
     path: str
     line: int

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bot.diff import Diff, FileDiff
+from bot.diff.types import Diff, FileDiff
 from bot.domain import Finding, Side
 
 # A model that copies the rendered gutter (`R 12 + `, `L 7 - `) still quotes the code after it.

@@ -254,7 +254,7 @@ def decide(
 
 @runtime_checkable
 class AnchorLike(Protocol):
-    """What `bot.diff.anchor` returns for a placeable range."""
+    """What `bot.diff.anchor.anchor` returns for a placeable range."""
 
     path: str
     line: int
@@ -265,7 +265,7 @@ class AnchorLike(Protocol):
 
 @runtime_checkable
 class UnanchorableLike(Protocol):
-    """What `bot.diff.anchor` returns when a range cannot carry a comment."""
+    """What `bot.diff.anchor.anchor` returns when a range cannot carry a comment."""
 
     path: str
     reason: str
@@ -291,7 +291,7 @@ def place(
 ) -> Placement:
     """Anchor findings, most severe first: inline up to `max_inline`, the rest and unanchorable ones to the body.
 
-    `anchor_fn(path, start_line, end_line, side)` is `functools.partial(bot.diff.anchor, diff)`. Findings below
+    `anchor_fn(path, start_line, end_line, side)` is `functools.partial(bot.diff.anchor.anchor, diff)`. Findings below
     `min_severity` are not posted but returned for counting in the body (nothing accepted is dropped silently).
     When the anchor covers other lines than the finding cites (narrowed to one hunk), its suggestion is withheld:
     applied to fewer lines it would corrupt the code.

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the heavy modules (anthropic, githubkit) load after the arg
     from bot.config.load import EffectiveConfig
     from bot.config.reader import RepoFiles
     from bot.contract import PullContext
-    from bot.diff import Diff
+    from bot.diff.types import Diff
     from bot.domain import NotReviewed
     from bot.github.repo import RepoClient
     from bot.pipeline import Prepared, Reviewed
@@ -103,7 +103,7 @@ async def review_local_diff(settings: Settings, text: str, source: str, status: 
     invalid bytes replaced)."""
     from bot.config.load import default_config
     from bot.contract import PullContext
-    from bot.diff import parse_diff
+    from bot.diff.parse import parse_diff
 
     status = status or Status(None)
     diff = parse_diff(text)
@@ -122,7 +122,7 @@ async def review_pull_request(
     from bot.config.load import load_effective_config
     from bot.config.reader import ConfigReader
     from bot.contract import PullContext
-    from bot.diff import diff_from
+    from bot.diff.sources import diff_from
     from bot.github.auth import token_repo_client
     from bot.pipeline import post as post_review
 

@@ -17,7 +17,8 @@ from bot.budget import SpendGate
 from bot.config.load import EffectiveConfig
 from bot.context import RepoView
 from bot.contract import BatchReviewer, PullContext
-from bot.diff import Diff, is_placeable
+from bot.diff.anchor import is_placeable
+from bot.diff.types import Diff
 from bot.domain import NotReviewed, PullRequest, ReviewToPost, Usage, unique_paths
 from bot.errors import StaleHead
 from bot.evidence import dropped_note

@@ -15,7 +15,8 @@ from bot.command_jobs import reply_after_review
 from bot.config.load import EffectiveConfig, load_effective_config, problems_comment
 from bot.context import RepoView, wanted_dirs
 from bot.contract import PullContext
-from bot.diff import Diff, diff_from
+from bot.diff.sources import diff_from
+from bot.diff.types import Diff
 from bot.domain import FindingState, NotReviewed, PullRequest, Side
 from bot.errors import GitHubError, NotFound, StaleHead, Unprocessable
 from bot.github.context import read_context

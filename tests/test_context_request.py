@@ -13,7 +13,7 @@ from bot.analysis import Scope, analyse, plan
 from bot.context import RepoView
 from bot.context_render import add_context, context_block, module_tests_line, related_order
 from bot.contract import BatchInput, PullContext
-from bot.diff import parse_diff
+from bot.diff.parse import parse_diff
 from bot.eval.cases import load_cases
 from bot.model import Reviewer
 from bot.prompts import system_prompt

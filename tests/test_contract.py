@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.contract import BatchInput, split_batch
-from bot.diff import parse_diff
-from bot.diff_render import make_batches
+from bot.diff.batches import make_batches
+from bot.diff.parse import parse_diff
 from tests.fakes.gitdiff import git_diff
 
 

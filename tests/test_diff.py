@@ -8,19 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.config.globs import path_matches
-from bot.diff import (
-    Anchor,
-    Diff,
-    DiffParseError,
-    FileDiff,
-    FileStatus,
-    Unanchorable,
-    anchor,
-    diff_from_files_api,
-    parse_diff,
-    unquote_git_path,
-)
-from bot.diff_render import RENDER_LEGEND, estimate_tokens, filter_files, make_batches, render_file
+from bot.diff.anchor import Anchor, Unanchorable, anchor
+from bot.diff.batches import make_batches
+from bot.diff.filter import filter_files
+from bot.diff.parse import parse_diff, unquote_git_path
+from bot.diff.render import RENDER_LEGEND, estimate_tokens, render_file
+from bot.diff.sources import diff_from_files_api
+from bot.diff.types import Diff, DiffParseError, FileDiff, FileStatus
 from bot.domain import NotReviewed, Side
 from tests.fakes.gitdiff import Entry, git_diff
 

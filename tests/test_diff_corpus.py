@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.diff import FileStatus, parse_diff
-from bot.diff_render import filter_files, make_batches
+from bot.diff.batches import make_batches
+from bot.diff.filter import filter_files
+from bot.diff.parse import parse_diff
+from bot.diff.types import FileStatus
 from bot.domain import Side
 from tests.conftest import CORPUS
 

@@ -1,4 +1,4 @@
-"""Every position `bot.diff.anchor` returns is accepted by the fake GitHub's review endpoint (over HTTP).
+"""Every position `bot.diff.anchor.anchor` returns is accepted by the fake GitHub's review endpoint (over HTTP).
 
 Not covered here: type changes (the fake lists git's two blocks as two files and resolves the first).
 """
@@ -14,7 +14,9 @@ import jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diff import Anchor, Diff, anchor, parse_diff
+from bot.diff.anchor import Anchor, anchor
+from bot.diff.parse import parse_diff
+from bot.diff.types import Diff
 from bot.domain import Side
 from tests.fakes.gitdiff import Entry, git_diff
 from tests.fakes.github import FakeGitHub

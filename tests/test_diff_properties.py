@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diff import Anchor, Diff, FileDiff, FileStatus, Hunk, Unanchorable, anchor, parse_diff
+from bot.diff.anchor import Anchor, Unanchorable, anchor
+from bot.diff.parse import parse_diff
+from bot.diff.types import Diff, FileDiff, FileStatus, Hunk
 from bot.domain import Side
 from tests.fakes.gitdiff import git_repo
 

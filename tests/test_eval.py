@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
-from bot.diff import parse_diff
+from bot.diff.parse import parse_diff
 from bot.domain import Category, Finding, Severity, Side
 from bot.eval.cases import CaseError, load_cases, parse_case
 from bot.eval.score import score_case, totals

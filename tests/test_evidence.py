@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.analysis import Scope, analyse
 from bot.contract import PullContext
-from bot.diff import parse_diff
+from bot.diff.parse import parse_diff
 from bot.domain import Category, Finding, Severity, Side
 from bot.evidence import check_evidence, dropped_note, locate
 from bot.merge import REPEAT_CAP, merge

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from bot.analysis import estimate_batch
 from bot.contract import BatchInput, PullContext
-from bot.diff_render import estimate_tokens
+from bot.diff.render import estimate_tokens
 from bot.prompts import batch_prompt
 from tests.fakes.claude import count_tokens
 

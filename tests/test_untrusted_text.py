@@ -12,7 +12,7 @@ import pytest
 from bot.analysis import batch_inputs
 from bot.commands import CommandKind, parse_command
 from bot.contract import PullContext
-from bot.diff import parse_diff
+from bot.diff.parse import parse_diff
 from bot.invisible import mark_invisible, strip_html_comments
 from bot.links import repo_link
 from bot.masking import mask_secrets

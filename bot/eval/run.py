@@ -67,7 +67,7 @@ def eval_config(settings: Settings, model: str, effort: Effort | None, verify: b
 async def run_case(case: Case, settings: Settings, reviewer: BatchReviewer, effective: EffectiveConfig) -> CaseRun:
     """Review one case on the App's review path (`bot.pipeline`) and score what it would post."""
     from bot.contract import PullContext
-    from bot.diff import parse_diff
+    from bot.diff.parse import parse_diff
     from bot.pipeline import prepare, run
 
     context = PullContext(repo=f"eval/{case.name}", title=case.title, body=case.body)
