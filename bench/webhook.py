@@ -130,6 +130,12 @@ class Figures:
     codes: Counter[int] = field(default_factory=Counter)
     every: Counter[int] = field(default_factory=Counter)  # warm-up included
     round_rps: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the server process's CPU time (all its threads) over the rounds, warm-up included
+
+    @property
+    def cpu_per_request(self) -> float:
+        """Server CPU microseconds per answered request: what the machine's noise cannot change much."""
+        return self.cpu_seconds / max(1, sum(self.every.values())) * 1e6
 
     @property
     def rps(self) -> float:
@@ -192,6 +198,16 @@ def generate_key() -> str:
                              serialization.NoEncryption()).decode()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (py-spy's child is the server), from /proc."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += cpu_seconds(int(child))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return total + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def py_spy(output: str) -> list[str]:
     found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if found is None:
@@ -221,8 +237,10 @@ def run(args: argparse.Namespace) -> None:
             makers = {name: request_factory(port) for name, (port, _) in servers.items()}
             for index in range(args.rounds):
                 for name in ("bare", "bot") if index % 2 == 0 else ("bot", "bare"):
-                    asyncio.run(one_round(servers[name][0], makers[name], args.clients, args.seconds, args.warmup,
-                                          results[name]))
+                    port, process = servers[name]
+                    before = cpu_seconds(process.pid)
+                    asyncio.run(one_round(port, makers[name], args.clients, args.seconds, args.warmup, results[name]))
+                    results[name].cpu_seconds += cpu_seconds(process.pid) - before
         finally:
             for _, process in servers.values():
                 process.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT; uvicorn stops cleanly
@@ -246,6 +264,9 @@ def run(args: argparse.Namespace) -> None:
         print(f"{name:15} {figures.rps:8.0f} req/s  p50 {figures.percentile(0.5):6.2f} ms  "
               f"p99 {figures.percentile(0.99):6.2f} ms  (202: {figures.codes.get(202, 0)}, "
               f"other: {sum(v for k, v in figures.codes.items() if k != 202)})")
+    print(f"server CPU per request: bare {bare.cpu_per_request:.0f} us, bot {bot.cpu_per_request:.0f} us "
+          f"(ratio {bare.cpu_per_request / bot.cpu_per_request:.2f}: the throughput ratio when the server is the "
+          f"bottleneck)")
     print(f"ratio bot/bare throughput {bot.rps / bare.rps:.2f} (median of rounds {statistics.median(ratios):.2f}; "
           f"goal >= 0.5); bot p50 {bot.percentile(0.5):.1f} ms, p99 {bot.percentile(0.99):.1f} ms (goal < 50)")
 

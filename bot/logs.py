@@ -77,9 +77,10 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Neither formatter shows threads or processes: skip gathering them for every record (the logging HOWTO's
-    # "Optimization"; intake writes one line per delivery).
+    # Neither formatter shows threads, processes or the caller's file and line: skip gathering them for every
+    # record, as the logging HOWTO's "Optimization" section says (intake writes one line per delivery).
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     # Third-party HTTP clients log request lines (URLs with tokens in query strings are possible).
     for noisy in ("httpx", "httpx2", "httpcore", "hishel"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

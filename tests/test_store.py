@@ -7,11 +7,13 @@ import random
 import sqlite3
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text as sa_text
 
 from bot.settings import to_async_database_url
+from bot.store import sqlite_intake
 from bot.store.base import Store
 from bot.store.intake import Delivery
 from bot.store.types import Accepted, FindingRecord, JobSpec, JobState, ReviewRecord
@@ -342,3 +344,47 @@ async def test_commands_are_remembered_per_review_thread(store: Store) -> None:
     assert not await store.thread_has_command(500, "refused:question", before_comment=11)  # its own record
     assert not await store.thread_has_command(501, "refused:question")
     assert not await store.thread_has_command(500, "question")
+
+
+def _checkpointed_deliveries(db_url: str, tmp_path: Path) -> int:
+    """Deliveries in the database file itself, without its WAL: what checkpoints have copied there so far."""
+    copy = tmp_path / "main-file-only.sqlite3"
+    copy.write_bytes(Path(db_url.removeprefix("sqlite:///")).read_bytes())
+    with sqlite3.connect(copy) as conn:
+        return int(conn.execute("SELECT count(*) FROM deliveries").fetchone()[0])
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_intake_commits_never_checkpoint_themselves(
+    store: Store, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_intake, "CHECKPOINT_SECONDS", 3600.0)  # the first commit's checkpoint, then none
+    await store.accept_delivery("w-0", "pull_request", "opened", [review(pr=1)])
+    store._sqlite_intake._checkpointing.result(timeout=30)
+    for n in range(1, 300):  # well past SQLite's default of a checkpoint every 1000 pages
+        await store.accept_delivery(f"w-{n}", "pull_request", "opened", [review(pr=n + 1)])
+    assert _checkpointed_deliveries(db_url, tmp_path) == 1
+    assert len(await store.list_jobs()) == 300
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("restart_frames", [0, sqlite_intake.WAL_RESTART_FRAMES])
+async def test_sqlite_intake_checkpoints_beside_its_commits(
+    store: Store, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restart_frames: int
+) -> None:
+    monkeypatch.setattr(sqlite_intake, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(sqlite_intake, "WAL_RESTART_FRAMES", restart_frames)  # 0: the WAL starts over each time
+    for n in range(3):
+        await store.accept_delivery(f"k-{n}", "pull_request", "opened", [review(pr=n + 1)])
+        store._sqlite_intake._checkpointing.result(timeout=30)
+    assert _checkpointed_deliveries(db_url, tmp_path) == 3
+    assert len(await store.list_jobs()) == 3
+
+
+async def test_half_an_emoji_in_a_payload_is_stored_as_a_replacement_character(store: Store) -> None:
+    body = "@senior-review review \ud83d"  # a lone surrogate: json.loads makes one from a payload's "\ud83d"
+    spec = JobSpec(kind="command", installation_id=7, owner="octo", repo="hello", pr=2, trigger="issue_comment.created",
+                   data={"body": body, "comment_id": 5})
+    accepted = await store.accept_delivery("s-1", "issue_comment", "created", [spec])
+    (job,) = await store.list_jobs()
+    assert job.id == accepted.job_ids[0] and job.payload["body"] == "@senior-review review \ufffd"

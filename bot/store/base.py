@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,60 +28,15 @@ from bot.store.reconcile import ReconcileMixin
 from bot.store.records import RecordsMixin
 from bot.store.retention import RetentionMixin
 from bot.store.spend import SpendMixin
+from bot.store.sqlite_intake import SqliteIntake
 from bot.store.tables import deliveries
 from bot.store.types import Accepted, JobSpec
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x5E_1102_0001
 SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=15000", "synchronous=NORMAL")
-INLINE_BUSY_MS = 20
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at every start
 T = TypeVar("T")
-
-
-class RawWriter:
-    """A plain sqlite3 connection for intake's group commits: its statements are prepared once (sqlite3's cache)
-    and it runs no SQLAlchemy per statement. sqlite3 releases the GIL while it works."""
-
-    def __init__(self, path: str, pragmas: Sequence[str]) -> None:
-        self.path = path
-        self.pragmas = tuple(pragmas)
-        self.conn: sqlite3.Connection | None = None
-
-    def start(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """BEGIN IMMEDIATE, then `work(conn)`; the transaction stays open for `commit` (ROLLBACK on error)."""
-        if self.conn is None:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in self.pragmas:
-                self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            return work(self.conn)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def commit(self) -> None:
-        """COMMIT what `start` began (ROLLBACK if that fails)."""
-        assert self.conn is not None
-        try:
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-
-    def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work(conn)` inside BEGIN IMMEDIATE ... COMMIT."""
-        result = self.start(work)
-        self.commit()
-        return result
-
-    def close(self) -> None:
-        """Close the connection (from the thread that uses it)."""
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -163,27 +117,7 @@ class Store(JobsMixin, RecordsMixin, DismissalsMixin, ReconcileMixin, OperatorMi
             self._sync = make_sqlite_sync_engine(str(engine.url.render_as_string(hide_password=False)))
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
             path = self._sync.url.database or ""
-            # Intake runs its statements inline on the event loop (each is short: thread hops would cost more in
-            # GIL hand-offs) but only waits INLINE_BUSY_MS for the lock (a busy database goes to the thread); its
-            # COMMIT, the one long step (the WAL writes, and a checkpoint now and then), runs in a thread of its
-            # own, with the GIL released, while the loop reads the next requests.
-            self._inline = RawWriter(path, (*SQLITE_PRAGMAS, f"busy_timeout={INLINE_BUSY_MS}"))
-            self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
-            self._raw = RawWriter(path, SQLITE_PRAGMAS)
-
-    async def _run_raw(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in one transaction on a plain sqlite3 connection: inline, or in the thread when busy."""
-        assert self._thread is not None
-        loop = asyncio.get_running_loop()
-        try:
-            result = self._inline.start(work)
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            return await loop.run_in_executor(self._thread, self._raw.run, work)
-        # Not the store's thread: a job claim waiting there for the write lock must not hold this commit up.
-        await loop.run_in_executor(self._committer, self._inline.commit)
-        return result
+            self._sqlite_intake = SqliteIntake(path, SQLITE_PRAGMAS, self._thread)
 
     async def _run(self, work: Callable[[Connection], T], retries: int = 1) -> T:
         """Run `work(conn)` in one transaction: on SQLite in the store's thread, on PostgreSQL via asyncpg.
@@ -221,9 +155,7 @@ class Store(JobsMixin, RecordsMixin, DismissalsMixin, ReconcileMixin, OperatorMi
         """Dispose of the connection pools (and the SQLite thread)."""
         if self._sync is not None and self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._raw.close)
-            self._committer.shutdown(wait=True)
-            self._inline.close()
+            await asyncio.get_running_loop().run_in_executor(None, self._sqlite_intake.close)
             self._thread.shutdown(wait=True)
         await self.engine.dispose()
 
@@ -260,7 +192,7 @@ class Store(JobsMixin, RecordsMixin, DismissalsMixin, ReconcileMixin, OperatorMi
     async def _write_deliveries(self, items: Sequence[Delivery]) -> list[Accepted]:
         """One group commit: the batch in one transaction, on a plain sqlite3 connection or through SQLAlchemy."""
         if self._sync is not None:
-            return await self._run_raw(lambda conn: write_batch(conn.cursor(), items))
+            return await self._sqlite_intake.run(lambda conn: write_batch(conn.cursor(), items))
         return await self._run(lambda conn: write_batch(SqlCursor(conn), items), retries=INTEGRITY_RETRIES)
 
     async def delivery_status(self, delivery_id: str) -> str | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import TextClause
@@ -29,6 +31,8 @@ SEEN_BODY = (
     "SELECT 1 FROM deliveries WHERE body_sha256 = :body_sha256 AND received_at >= :since AND id <> :id LIMIT 1"
 )
 REPLAY_WINDOW_SECONDS = 7 * 86_400.0
+_encode = msgspec.json.Encoder().encode
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # A closed pull request: remember when (its findings memory is pruned long after; a reopen clears it).
 MARK_CLOSED = (
     "INSERT INTO pr_state (repo, pr, paused, updated_at, closed_at) VALUES (:repo, :pr, false, :now, :now) "
@@ -96,6 +100,15 @@ class Delivery:
     body_sha256: str | None = None  # of the signed body (None: not from HTTP, e.g. the reconciler's catch-up)
 
 
+def _json_text(value: Any) -> str:
+    """JSON text of a job's payload; a lone UTF-16 surrogate (half an emoji, which a comment in a payload can
+    carry) becomes U+FFFD: neither UTF-8 nor PostgreSQL's json type can hold it, and the delivery must not fail."""
+    try:
+        return _encode(value).decode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False))
+
+
 def enqueue(cur: Cursor, spec: JobSpec, delivery_id: str | None, now: float) -> int:
     """Queue a job, coalescing reviews (a newer head supersedes the queued one); returns the job id."""
     if spec.kind == JobKind.REVIEW:
@@ -112,7 +125,7 @@ def enqueue(cur: Cursor, spec: JobSpec, delivery_id: str | None, now: float) -> 
         "head_sha": spec.head_sha,
         "trigger": spec.trigger,
         "delivery_id": delivery_id,
-        "payload": json.dumps(spec.payload(delivery_id)),
+        "payload": _json_text(spec.payload(delivery_id)),
         "now": now,
     }
     return int(cur.execute(INSERT_JOB, params).fetchone()[0])
