@@ -106,7 +106,7 @@ async def _reported_tokens(diffs: list[tuple[str, str]]) -> list[tuple[str, int,
     from bot.contract import PullContext
     from bot.diff.filter import filter_files
     from bot.diff.parse import parse_diff
-    from bot.model import Reviewer
+    from bot.model.reviewer import Reviewer
     from bot.prompts import batch_prompt
     from tests.fakes.claude import running_fake_claude
 

@@ -272,7 +272,7 @@ async def fan_out(latency: float, first_event: float, batches: int) -> tuple[Fan
     import anthropic
 
     from bot.contract import BatchInput, PullContext
-    from bot.model import Reviewer
+    from bot.model.reviewer import Reviewer
     from tests.fakes.claude import running_fake_claude
 
     context = PullContext(repo=f"{OWNER}/{REPO}", title="Fan-out", body="")

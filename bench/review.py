@@ -38,7 +38,8 @@ def synthetic_batches(files: int, per_batch: int) -> list[Any]:
 async def run(latency: float, files: int, per_batch: int, concurrency: int) -> None:
     """Start the fake in-process, review, print the figures."""
     from bot.contract import PullContext
-    from bot.model import Reviewer, make_client
+    from bot.model.client import make_client
+    from bot.model.reviewer import Reviewer
     from bot.settings import load_settings
     from tests.fakes.claude import running_fake_claude
 

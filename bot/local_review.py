@@ -174,7 +174,7 @@ async def _review(
     head_sha: str = "", not_reviewed: tuple[NotReviewed, ...] = (),
 ) -> tuple[Prepared, Reviewed]:
     """The App's review path (`bot.pipeline`) without a spend gate, announcing the size of the work first."""
-    from bot.model import make_client
+    from bot.model.client import make_client
     from bot.pipeline import make_reviewer, prepare, run
 
     prepared = await prepare(settings, effective, context, diff, repo_url=repo_url, head_sha=head_sha,

@@ -25,7 +25,8 @@ from bot.evidence import dropped_note
 from bot.findings import KnownFinding
 from bot.github.payloads import PostedReview
 from bot.github.repo import RepoClient
-from bot.model import ModelClient, Reviewer
+from bot.model.client import ModelClient
+from bot.model.reviewer import Reviewer
 from bot.render import Coverage, ReviewBody, RunStats, render_review_body
 from bot.settings import Settings
 from bot.verify import verified_note

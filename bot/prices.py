@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Final
 
 from bot.domain import Usage
+from bot.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +39,11 @@ DEFAULT_PRICES: Final[Mapping[str, Price]] = MappingProxyType(
         "claude-haiku-4-5": Price(input_per_mtok=1.0, output_per_mtok=5.0),
     }
 )
+
+
+def price_of(model: str, prices: Mapping[str, Price] | None = None) -> Price:
+    """The model's price, `prices` over the defaults; ConfigError when neither has one (no call is made unpriced)."""
+    price = {**DEFAULT_PRICES, **(prices or {})}.get(model)
+    if price is None:
+        raise ConfigError(f"REVIEW_MODEL: no price configured for {model!r}; add it to the price table")
+    return price

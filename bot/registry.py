@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # githubkit, anthropic and SQLAlchemy load with their users (
     from bot.config.reader import ConfigCache
     from bot.github.auth import GitHubApp
     from bot.metrics import Metrics
-    from bot.model import ModelClient
+    from bot.model.client import ModelClient
     from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class AppContext:
     def model_client(self) -> ModelClient:
         """The Claude API client, created on first use."""
         if self.model is None:
-            from bot.model import make_client
+            from bot.model.client import make_client
 
             self.model = make_client(self.settings)
         return self.model

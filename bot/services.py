@@ -14,7 +14,7 @@ from bot.config.reader import ConfigCache, ConfigReader, RepoFiles
 from bot.github.auth import GitHubApp
 from bot.github.repo import RepoClient
 from bot.metrics import Metrics
-from bot.model import ModelClient
+from bot.model.client import ModelClient
 from bot.registry import AppContext
 from bot.settings import Settings
 from bot.store.base import Store

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from bot.answer import Answer, FindingAnswer, _structured, output_schema, parse_answer
 from bot.contract import BatchInput, PullContext
 from bot.domain import Category, Severity
-from bot.model import Reviewer, make_client
+from bot.model.client import make_client
+from bot.model.reviewer import Reviewer
 from bot.settings import load_settings
 from tests.fakes.claude import FakeClaude, _check_schema, _schema_errors
 

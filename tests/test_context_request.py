@@ -15,7 +15,7 @@ from bot.context_render import add_context, context_block, module_tests_line, re
 from bot.contract import BatchInput, PullContext
 from bot.diff.parse import parse_diff
 from bot.eval.cases import load_cases
-from bot.model import Reviewer
+from bot.model.reviewer import Reviewer
 from bot.prompts import system_prompt
 from tests.fakes.claude import FakeClaude, finding
 

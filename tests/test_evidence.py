@@ -15,7 +15,7 @@ from bot.diff.parse import parse_diff
 from bot.domain import Category, Finding, Severity, Side
 from bot.evidence import check_evidence, dropped_note, locate
 from bot.merge import REPEAT_CAP, merge
-from bot.model import Reviewer
+from bot.model.reviewer import Reviewer
 from tests.fakes.claude import FakeClaude, finding
 
 DIFF = """\

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.contract import BatchInput, PullContext
-from bot.model import Reviewer, make_client
+from bot.model.client import make_client
+from bot.model.reviewer import Reviewer
 from bot.settings import load_settings
 from tests.fakes.claude import FakeClaude
 

@@ -17,7 +17,8 @@ from bot.answer import output_schema, thread_output_schema
 from bot.contract import BatchInput, PullContext, split_batch
 from bot.domain import Category, NotReviewed, Severity, Side, Usage
 from bot.errors import ConfigError, DeadlineExceeded, ModelUnavailable
-from bot.model import Reviewer, make_client, needs_streaming
+from bot.model.client import make_client, needs_streaming
+from bot.model.reviewer import Reviewer
 from bot.prices import DEFAULT_PRICES, Price
 from bot.prompts import system_prompt
 from bot.settings import load_settings
@@ -463,7 +464,7 @@ async def test_prompt_and_diff_are_not_logged(
     fake_claude: FakeClaude, make_reviewer: MakeReviewer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_claude.fail_next("refusal")
-    with caplog.at_level(logging.DEBUG, logger="bot.model"):
+    with caplog.at_level(logging.DEBUG, logger="bot"):  # bot.model.* and bot.model_run
         await make_reviewer().review(CONTEXT, [TWO_FILES])
     logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records if r.levelno >= logging.INFO)
     assert "review done" in logged

@@ -16,7 +16,8 @@ from bot.diff.parse import parse_diff
 from bot.invisible import mark_invisible, strip_html_comments
 from bot.links import repo_link
 from bot.masking import mask_secrets
-from bot.model import Reviewer, make_client
+from bot.model.client import make_client
+from bot.model.reviewer import Reviewer
 from bot.prompts import batch_prompt
 from bot.sanitize import sanitize_inline, sanitize_markdown
 from bot.settings import load_settings

@@ -9,7 +9,7 @@ import pytest
 
 from bot.contract import BatchInput, PullContext
 from bot.domain import Category, Finding, Severity, Side
-from bot.model import Reviewer
+from bot.model.reviewer import Reviewer
 from bot.registry import AppContext
 from bot.review import run_review
 from bot.services import ReviewRequest, Services

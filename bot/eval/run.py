@@ -87,7 +87,7 @@ async def run_eval(
     cases: Sequence[Case], settings: Settings, model: str, effort: Effort | None, verify: bool = True
 ) -> list[CaseRun]:
     """Every case, in order, with one client and one reviewer (built as the App builds it)."""
-    from bot.model import make_client
+    from bot.model.client import make_client
     from bot.pipeline import make_reviewer
 
     effective = eval_config(settings, model, effort, verify)

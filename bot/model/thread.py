@@ -9,7 +9,6 @@ had (over budget, refused, cut off, unreadable), in which case nothing but a fix
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -20,9 +19,10 @@ from pydantic import ValidationError
 from bot.answer import parse_thread_reply, thread_output_schema
 from bot.contract import CallGate, Grant
 from bot.domain import Usage
-from bot.errors import ConfigError, ModelUnavailable
-from bot.model import MAX_RETRY_WAIT_S, estimate_prompt_tokens, retry_after_seconds
-from bot.prices import DEFAULT_PRICES, Price
+from bot.errors import ModelUnavailable
+from bot.model.client import cached_system, call_error, json_output, usage_of
+from bot.model_call import CallUnreachable, estimate_prompt_tokens, raise_for_status
+from bot.prices import Price, price_of
 from bot.prompts import thread_system_prompt
 
 log = logging.getLogger(__name__)
@@ -47,19 +47,10 @@ class ThreadAnswerer:
     def __init__(self, client: anthropic.AsyncAnthropic, model: str,
                  effort: Literal["low", "medium", "high"] | None = None, gate: CallGate | None = None,
                  max_tokens: int = THREAD_MAX_TOKENS, prices: Mapping[str, Price] | None = None) -> None:
-        table = {**DEFAULT_PRICES, **(prices or {})}
-        if model not in table:
-            raise ConfigError(f"REVIEW_MODEL: no price configured for {model!r}; add it to the price table")
+        self.price = price_of(model, prices)
         self.client, self.model, self.gate, self.max_tokens = client, model, gate, max_tokens
-        self.price = table[model]
-        self._system: list[anthropic.types.TextBlockParam] = [
-            {"type": "text", "text": thread_system_prompt(), "cache_control": {"type": "ephemeral"}}
-        ]
-        self._output: anthropic.types.OutputConfigParam = {
-            "format": {"type": "json_schema", "schema": thread_output_schema()}
-        }
-        if effort is not None:
-            self._output["effort"] = effort
+        self._system = cached_system(thread_system_prompt())
+        self._output = json_output(thread_output_schema(), effort)
 
     async def answer(self, prompt: str) -> ThreadAnswer:
         """One call for the user message `prompt`."""
@@ -76,14 +67,13 @@ class ThreadAnswerer:
                 messages=[{"role": "user", "content": [{"type": "text", "text": prompt}]}],
                 output_config=self._output,
             )
-            u = message.usage
-            paid = Usage(u.input_tokens, u.output_tokens, u.cache_creation_input_tokens or 0,
-                         u.cache_read_input_tokens or 0)
-        except anthropic.APIStatusError as exc:
-            _raise_for(exc)
-            return ThreadAnswer(None, error=f"the model API rejected the request ({exc.status_code})")
-        except anthropic.APIConnectionError as exc:
-            raise ModelUnavailable(f"model API unreachable after retries: {type(exc).__name__}") from None
+            paid = usage_of(message.usage)
+        except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:
+            error = call_error(exc)
+            if isinstance(error, CallUnreachable):
+                raise ModelUnavailable(f"model API unreachable after retries: {error}") from None
+            raise_for_status(error, model=self.model)
+            return ThreadAnswer(None, error=f"the model API rejected the request ({error.status})")
         finally:
             if self.gate is not None:  # recorded as soon as it is paid
                 await self.gate.settle(grant, paid)
@@ -98,13 +88,3 @@ class ThreadAnswerer:
         except (ValidationError, ValueError):
             return ThreadAnswer(None, paid, cost, "the model's answer did not match the schema")
 
-
-def _raise_for(exc: anthropic.APIStatusError) -> None:
-    """Key, access or model problems are configuration errors; overload and rate limits are for later."""
-    status = exc.status_code
-    if status in (401, 403, 404):
-        raise ConfigError(f"the model API answered {status} to a thread answer") from None
-    if status == 429 or status >= 500:
-        wait = retry_after_seconds(exc.response.headers)
-        raise ModelUnavailable(f"model API still answering {status} after retries",
-                               retry_at=time.time() + (wait if wait is not None else MAX_RETRY_WAIT_S)) from None
