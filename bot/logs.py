@@ -27,10 +27,12 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 
 class ContextFilter(logging.Filter):
-    """Attaches the fields of the enclosing `log_context` blocks to each record (`record.context`)."""
+    """Attaches the fields of the enclosing `log_context` blocks to each record (`record.context`), under the
+    record's own (`extra={"context": {...}}`: one line's fields without a block around it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.context = _context.get()
+        own = record.__dict__.get("context")
+        record.context = {**_context.get(), **own} if own else _context.get()
         return True
 
 

@@ -127,8 +127,8 @@ async def handle_webhook(scope: Scope, receive: Receive, send: Send, context: Ap
     # Label by event only once the signature proved GitHub sent it: no unbounded labels from strangers.
     context.metrics.delivery(event[:64] if outcome not in UNVERIFIED else "unverified", outcome)
     # One line per delivery, whatever happened to it.
-    with log_context(delivery=delivery[:MAX_DELIVERY_ID] or None, event=event[:64] or None, **fields):
-        log.info("webhook %s: %d", outcome, status)
+    fields = {"delivery": delivery[:MAX_DELIVERY_ID] or None, "event": event[:64] or None, **fields}
+    log.info("webhook %s: %d", outcome, status, extra={"context": {k: v for k, v in fields.items() if v is not None}})
     if status == 204:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})

@@ -22,13 +22,17 @@ from sqlalchemy.sql.elements import TextClause
 
 from bot.store.types import Accepted, JobKind, JobSpec
 
-INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, event, action, received_at, status, body_sha256) "
-    "VALUES (:id, :event, :action, :now, 'processed', :body_sha256) ON CONFLICT (id) DO NOTHING"
-)
 # A replay: the exact signed body accepted before under another delivery id, within REPLAY_WINDOW_SECONDS.
 SEEN_BODY = (
     "SELECT 1 FROM deliveries WHERE body_sha256 = :body_sha256 AND received_at >= :since AND id <> :id LIMIT 1"
+)
+# A new delivery id whose body is no replay: one statement for the common case (nothing inserted: look closer).
+INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, event, action, received_at, status, body_sha256) "
+    # Typed, so PostgreSQL deduces each parameter's one type (SQLite takes the same casts).
+    "SELECT CAST(:id AS VARCHAR(64)), CAST(:event AS VARCHAR(64)), CAST(:action AS VARCHAR(64)), "
+    "CAST(:now AS FLOAT), 'processed', CAST(:body_sha256 AS VARCHAR(64)) "
+    f"WHERE NOT EXISTS ({SEEN_BODY}) ON CONFLICT (id) DO NOTHING"
 )
 REPLAY_WINDOW_SECONDS = 7 * 86_400.0
 _encode = msgspec.json.Encoder().encode
@@ -147,14 +151,15 @@ def accept(cur: Cursor, item: Delivery, now: float) -> Accepted:
     A delivery whose job went dead is marked failed, so GitHub's redelivery of it is processed again.
     """
     redelivery = False
-    if item.body_sha256 is not None and cur.execute(SEEN_BODY, {
-        "body_sha256": item.body_sha256, "since": now - REPLAY_WINDOW_SECONDS, "id": item.delivery_id,
-    }).fetchone() is not None:
-        return Accepted(duplicate=True)  # a replay (new delivery id, same signed body): inert
+    since = now - REPLAY_WINDOW_SECONDS
     if cur.execute(INSERT_DELIVERY, {"id": item.delivery_id, "event": item.event, "action": item.action,
-                                     "now": now, "body_sha256": item.body_sha256}).rowcount == 0:
+                                     "now": now, "body_sha256": item.body_sha256, "since": since}).rowcount == 0:
+        if item.body_sha256 is not None and cur.execute(SEEN_BODY, {
+            "body_sha256": item.body_sha256, "since": since, "id": item.delivery_id,
+        }).fetchone() is not None:
+            return Accepted(duplicate=True)  # a replay (new delivery id, same signed body): inert
         if cur.execute(REOPEN_DELIVERY, {"id": item.delivery_id, "now": now}).rowcount == 0:
-            return Accepted(duplicate=True)
+            return Accepted(duplicate=True)  # this delivery id, processed already
         redelivery = True
     job_ids = []
     for spec in item.specs:
