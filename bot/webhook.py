@@ -1,8 +1,9 @@
 """Webhook intake, a plain ASGI handler: size cap -> HMAC on the raw bytes -> routing fields -> record -> 2xx.
 
-The answer is 2xx only once the delivery is committed (`Store.accept_delivery`, group commit); bad input gets a
-precise 4xx, a database problem a 503 (GitHub's redelivery, or our reconciler, brings it back); never a 500.
-Request and Response objects are not used on this path: they cost more than everything else but the database.
+The HMAC is checked on the raw bytes (in a thread: see _HASHING) before anything else. The answer is 2xx only
+once the delivery is committed (`Store.accept_delivery`, group commit); bad input gets a precise 4xx, a database
+problem a 503 (GitHub's redelivery, or our reconciler, brings it back); never a 500. Request and Response objects
+are not used on this path: they cost more than everything else but the database.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import msgspec
@@ -35,6 +37,9 @@ LARGE_BODY_SLOTS = 4
 LARGE_BODY_WAIT_SECONDS = 5.0
 _JSON = (b"content-type", b"application/json")
 _encode = msgspec.json.Encoder().encode
+# The body's two digests are computed off the event loop: hashlib and hmac release the GIL while they hash, so the
+# loop reads and answers other requests meanwhile (about 50 us a 30 KB delivery, 40 ms a 25 MB one).
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-digest")
 
 
 class BodyTooLarge(Exception):
@@ -60,6 +65,13 @@ def signature_ok(secret: str | bytes, body: bytes, header: str | None) -> bool:
     if not header or not header.startswith(SIGNATURE_PREFIX):
         return False
     return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())
+
+
+def _verified_sha256(secret: str, body: bytes, header: str) -> str | None:
+    """The body's SHA-256 (hex, the replay key) when `header` is its valid signature; None when it is not."""
+    if not signature_ok(secret, body, header):
+        return None
+    return hashlib.sha256(body).hexdigest()
 
 
 async def read_capped(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -154,7 +166,9 @@ async def _intake(receive: Receive, context: AppContext, event: str, delivery: s
     except ClientGone:
         return 400, "disconnected", {"error": "client disconnected"}
     # Nothing of the body is looked at before its signature is proven.
-    if not signature_ok(secret.get_secret_value(), raw, signature):
+    loop = asyncio.get_running_loop()
+    body_sha256 = await loop.run_in_executor(_HASHING, _verified_sha256, secret.get_secret_value(), raw, signature)
+    if body_sha256 is None:
         return 401, "bad_signature", {"error": "missing or invalid X-Hub-Signature-256"}
     try:
         payload = decode(event, raw)
@@ -166,7 +180,7 @@ async def _intake(receive: Receive, context: AppContext, event: str, delivery: s
         return 200, "ping", {"ok": True, "zen": payload.get("zen")}
     if not event or not delivery or len(delivery) > MAX_DELIVERY_ID:
         return 400, "malformed", {"error": "missing X-GitHub-Event or X-GitHub-Delivery (at most 64 characters)"}
-    return await _route_and_record(context, event, delivery, payload, fields, hashlib.sha256(raw).hexdigest())
+    return await _route_and_record(context, event, delivery, payload, fields, body_sha256)
 
 
 async def _route_and_record(
