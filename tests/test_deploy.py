@@ -131,7 +131,7 @@ def test_fly_toml_mount_is_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None
     settings = load_settings()
     assert settings.data_dir == Path(mount["destination"]) == Path(env_pairs()["DATA_DIR"])
     assert settings.async_database_url.startswith(f"sqlite+aiosqlite:///{mount['destination']}/")
-    from bot.github.setup import credentials_path
+    from bot.github.credentials import credentials_path
 
     assert credentials_path(settings).parent == Path(mount["destination"])
 

@@ -16,16 +16,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS
-from bot.github.setup import (
-    TOKEN_COOKIE,
-    AppCredentials,
-    StateSigner,
-    credentials_path,
-    is_github_login,
-    setup_routes,
-    write_credentials,
-)
+from bot.github.credentials import AppCredentials, credentials_path, write_credentials
+from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS, is_github_login
+from bot.github.setup import TOKEN_COOKIE, StateSigner, setup_routes
 from bot.settings import Settings, load_settings
 from tests.fakes.github import FakeGitHub
 
