@@ -66,7 +66,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from bot.config.load import check_config_file
+    from bot.config.files import check_config_file
 
     problems = check_config_file(args.file)
     for problem in problems:

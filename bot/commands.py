@@ -11,7 +11,8 @@ from typing import Protocol
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.config.load import EffectiveConfig, dump_config_yaml
+from bot.config.files import dump_config_yaml
+from bot.config.load import EffectiveConfig
 from bot.domain import is_bot
 from bot.errors import GitHubError
 

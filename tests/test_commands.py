@@ -27,7 +27,8 @@ from bot.commands import (
     thread_command,
     thread_refused_text,
 )
-from bot.config.load import EffectiveConfig, parse_layer
+from bot.config.layer import parse_layer
+from bot.config.load import EffectiveConfig
 from bot.config.schema import RepoConfig
 from bot.domain import is_bot
 from bot.errors import Forbidden, GitHubUnavailable, NotFound

@@ -16,21 +16,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from bot.config.files import SCHEMA_PATH, check_config_file, dump_config_yaml, json_schema_text, main
 from bot.config.globs import instructions_for, path_matches
-from bot.config.load import (
-    CONFIG_PATH,
-    SCHEMA_PATH,
-    ConfigProblem,
-    check_config_file,
-    deep_merge,
-    default_config,
-    dump_config_yaml,
-    json_schema_text,
-    load_effective_config,
-    main,
-    parse_layer,
-    problems_comment,
-)
+from bot.config.layer import ConfigProblem, parse_layer
+from bot.config.load import CONFIG_PATH, deep_merge, default_config, load_effective_config, problems_comment
 from bot.config.schema import Instruction, RepoConfig
 from bot.domain import Category, Severity
 from bot.errors import GitHubUnavailable, NotFound
@@ -431,7 +420,7 @@ def test_dump_round_trips() -> None:
 
 
 def test_committed_schema_is_in_sync() -> None:
-    """Regenerate with `python -m bot.config.load --write-schema`."""
+    """Regenerate with `python -m bot.config.files --write-schema`."""
     assert SCHEMA_PATH.read_text(encoding="utf-8") == json_schema_text()
     schema = json.loads(json_schema_text())
     assert schema["additionalProperties"] is False
@@ -440,7 +429,7 @@ def test_committed_schema_is_in_sync() -> None:
 
 def test_schema_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "schema" / "s.json"
-    monkeypatch.setattr("bot.config.load.SCHEMA_PATH", target)
+    monkeypatch.setattr("bot.config.files.SCHEMA_PATH", target)
     assert main(["--check-schema"]) == 1
     assert main(["--write-schema"]) == 0
     assert target.read_text() == json_schema_text()

@@ -17,7 +17,7 @@ from bot.config.globs import (
     glob_regex,
     path_matches,
 )
-from bot.config.load import parse_layer
+from bot.config.layer import parse_layer
 from bot.linear import linear
 
 # ---------------------------------------------------------------- the reference: the semantics, one char at a time
