@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Quick start: `python3 dev.py serve` runs the bot, `python3 dev.py test` runs lint, types and tests.
+"""Quick start: `python3 dev.py serve` runs the bot, `python3 dev.py test` runs lint, types, layers and tests.
 
 Stdlib only: it creates or refreshes `.venv` (when pyproject.toml changed) before running anything.
 """
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     command, rest = argv[0], argv[1:]
     if command == "test":
-        for step in (("ruff", "check", "bot", "tests", "bench", "dev.py"), ("mypy", "bot")):
+        for step in (("ruff", "check", "bot", "tests", "bench", "dev.py"), ("mypy", "bot"), ("lint-imports",)):
             print("$", " ".join(step), flush=True)
             if run(*step) != 0:
                 return 1
