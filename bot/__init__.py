@@ -1,8 +1,8 @@
 """Senior review: a self-hosted GitHub App that reviews pull requests like a senior backend developer.
 
 Layer rules. `lint-imports` checks the imports with the contracts in pyproject.toml; tests/test_layers.py shows
-that each contract can fail and checks the rest (nothing loaded by name, the broad catches); both run in
-`python3 dev.py test`.
+that each contract can fail and checks the broad catches, tests/test_imports.py that nothing is loaded by name;
+all run in `python3 dev.py test`.
 
 - The core imports no adapter, directly or through another module: `bot.analysis`, `bot.answer`, `bot.budget`,
   `bot.commands`, `bot.config`, `bot.context`, `bot.context_render`, `bot.contract`, `bot.diff`,

@@ -128,21 +128,3 @@ def test_the_rule_names_the_contract_core() -> None:
     rule = (bot.__doc__ or "").split("- The adapters", 1)[0]
     assert set(re.findall(r"`(bot\.[\w.]+)`", rule)) == set(core["source_modules"])
 
-
-def loads_by_name(source: str) -> list[int]:
-    """Lines importing importlib or calling `import_module`, `__import__` or `find_spec`."""
-    lines = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "importlib" for a in node.names):
-            lines.append(node.lineno)
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "importlib":
-            lines.append(node.lineno)
-        if isinstance(node, ast.Call) and _names(node.func) & {"import_module", "__import__", "find_spec"}:
-            lines.append(node.lineno)
-    return lines
-
-
-def test_no_module_is_loaded_by_name() -> None:
-    assert loads_by_name("import importlib.util\nx = __import__('os')\n") == [1, 2]
-    found = {str(p.relative_to(ROOT)): loads_by_name(p.read_text()) for p in (ROOT / "bot").rglob("*.py")}
-    assert {path: lines for path, lines in found.items() if lines} == {}
