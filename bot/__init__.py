@@ -23,8 +23,8 @@ all run in `python3 dev.py test`.
   either) only at these edges, each logging or handing on what it caught; everywhere else the precise errors
   (bot/errors.py, or the library's own):
   - `bot.webhook.handle_webhook`: the web edge; no delivery yields a 500 (a 503 makes GitHub redeliver).
-  - `bot.store.group_commit.IntakeBatcher._flush`: a failed batch's error is handed to each waiting delivery,
-    which raises it at the web edge.
+  - `bot.store.group_commit.GroupCommit._write_and_answer`: a failed batch is written again one delivery at a
+    time, and each one's error is handed to its waiting request, which raises it at the web edge.
   - `bot.jobs.WorkerPool._attempt`: a handler's failure becomes a retry or a dead letter; a cancelled attempt's
     last error is dropped (the job is released or retried).
   - `bot.jobs.WorkerPool._loop`, `bot.jobs.WorkerPool._renew`, `bot.jobs.WorkerPool.prune_if_due`: a worker
