@@ -5,10 +5,10 @@ that each contract can fail and checks the broad catches, tests/test_imports.py 
 all run in `python3 dev.py test`.
 
 - The core imports no adapter, directly or through another module: `bot.analysis`, `bot.answer`, `bot.budget`,
-  `bot.commands`, `bot.config`, `bot.context`, `bot.context_render`, `bot.contract`, `bot.diff`,
-  `bot.diff_render`, `bot.domain`, `bot.errors`, `bot.evidence`, `bot.findings`, `bot.incidents`,
-  `bot.invisible`, `bot.linear`, `bot.links`, `bot.masking`, `bot.merge`, `bot.prices`, `bot.prompts`,
-  `bot.render`, `bot.sanitize`, `bot.settings`, `bot.trust`, `bot.verify`. What a core function needs from
+  `bot.commands`, `bot.config`, `bot.context`, `bot.context_render`, `bot.contract`, `bot.diff`, `bot.domain`,
+  `bot.errors`, `bot.evidence`, `bot.findings`, `bot.incidents`, `bot.invisible`, `bot.linear`, `bot.links`,
+  `bot.masking`, `bot.merge`, `bot.prices`, `bot.prompts`, `bot.render`, `bot.sanitize`, `bot.settings`,
+  `bot.trust`, `bot.verify`. What a core function needs from
   outside (a repository client, the store) is passed in, typed by a Protocol.
 - The adapters and the application around the core: `bot.github` (GitHub), `bot.model` (Claude), `bot.store`
   (the database), `bot.app`, `bot.webhook`, `bot.routing`, `bot.registry`, `bot.jobs`, `bot.wiring`,
