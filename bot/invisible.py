@@ -5,7 +5,7 @@ Everything from a pull request that reaches the model (title, description, file 
 spaces and joiners, bidi embeddings, overrides and isolates, the tag block, the BOM...), a few invisible letters
 used to hide identifiers (Hangul fillers...), and variation selectors that do not follow an emoji. One character
 becomes one marker on the same line, so line numbers and anchoring are unchanged. `strip_html_comments` removes
-what GitHub hides in a title or description. `remove_invisible` drops the same characters (for matching secrets).
+what GitHub hides in a title or description.
 """
 
 from __future__ import annotations
@@ -122,11 +122,6 @@ def _is_emoji_base(ch: str) -> bool:
     code = ord(ch)
     at = bisect.bisect_right(_EMOJI_STARTS, code) - 1
     return at >= 0 and code <= _EMOJI_RANGES[at][1]
-
-
-def remove_invisible(text: str) -> str:
-    """`text` without any hidden character or variation selector (for matching, never for display)."""
-    return text.translate(_deletions()) if has_hidden(text) else text
 
 
 def strip_html_comments(text: str) -> str:

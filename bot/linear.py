@@ -30,7 +30,3 @@ def linear(pattern: str, *, dot_nl: bool = False, register: bool = True) -> Any:
         COMPILED.append(compiled)
     return compiled
 
-
-def is_linear(compiled: object) -> bool:
-    """Whether `compiled` is an RE2 pattern (and so runs in linear time)."""
-    return bool(type(compiled).__module__ == re2.__name__)

@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=5, ge=1, le=50)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
-    auto_migrate: bool = True
 
     # Reconciliation with GitHub (bot/reconcile.py): redeliver failed webhooks, catch up on missed pull requests.
     reconcile_interval_seconds: float = Field(default=600.0, ge=0)  # 0: never redeliver

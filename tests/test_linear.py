@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
+import re2
 
 from bot import invisible, masking
-from bot.linear import COMPILED, LinearPatternError, is_linear, linear
+from bot.linear import COMPILED, LinearPatternError, linear
 
 N = 100_000
 
@@ -42,7 +43,7 @@ def all_patterns() -> list[object]:
 def test_every_registered_pattern_is_re2() -> None:
     patterns = all_patterns()
     assert len(patterns) >= 40  # every masking rule, detect-secrets' included, and the invisible-character finders
-    assert all(is_linear(p) for p in patterns)
+    assert all(type(p).__module__ == re2.__name__ for p in patterns)  # RE2 objects: linear time
 
 
 def test_backtracking_constructs_are_refused() -> None:
@@ -70,7 +71,6 @@ def test_worst_cases_of_the_issue_give_the_right_answers() -> None:
     assert masking.mask_secrets("password=" * (N // 9)) == "password=" + masking.MASK  # one key, one long value
     hidden = "x\u200b" * (N // 2)
     assert invisible.mark_invisible(hidden).count("⟦U+200B⟧") == N // 2
-    assert invisible.remove_invisible(hidden) == "x" * (N // 2)
 
 
 def test_library_rules_all_compile_under_re2() -> None:

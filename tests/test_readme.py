@@ -59,7 +59,7 @@ def test_settings_table_names_every_setting() -> None:
     table = _section("Settings")
     missing = [name.upper() for name in Settings.model_fields if name.upper() not in table]
     # Internal tuning knobs documented in bot/settings.py only.
-    assert set(missing) <= {"MODEL_MAX_RETRIES", "SHUTDOWN_GRACE_SECONDS", "AUTO_MIGRATE", "GITHUB_URL"}, missing
+    assert set(missing) <= {"MODEL_MAX_RETRIES", "SHUTDOWN_GRACE_SECONDS", "GITHUB_URL"}, missing
 
 
 def test_permissions_in_readme_match_the_apps_single_list() -> None:

@@ -28,7 +28,6 @@ async def test_migrations_are_current_and_idempotent(store: Store) -> None:
     assert await store.migrations_current()
     await store.migrate()
     assert await store.migrations_current()
-    await store.ping()
 
 
 async def test_duplicate_delivery_does_nothing(store: Store) -> None:
@@ -168,8 +167,8 @@ async def test_pr_state_and_command_log(store: Store) -> None:
     now = time.time()
     for at in (now - 100, now - 5, now):
         await store.log_command("octo/hello", 1, "alice", "review", at=at)
-    assert await store.count_commands_since("octo/hello", 1, "alice", now - 10) == 2
-    assert await store.count_commands_since("octo/hello", 1, "bob", now - 10) == 0
+    assert await store.count_commands("octo/hello", now - 10, user="alice", pr=1) == 2
+    assert await store.count_commands("octo/hello", now - 10, user="bob", pr=1) == 0
     await store.log_command("octo/hello", 2, "alice", "refused:review", at=now)
     await store.log_command("octo/hello", 2, "bob", "pause", at=now)
     assert await store.count_commands("octo/hello", now - 10, user="alice") == 3

@@ -18,28 +18,11 @@ class Conversation(PullReads):
         data = await self._write("POST", f"issues/{number}/comments", "create comment", {"body": body})
         return IssueComment(int(data["id"]), str(data["body"]), login_of(data), True)
 
-    async def update_issue_comment(self, comment_id: int, body: str) -> IssueComment:
-        """Edit a conversation comment in place."""
-        data = await self._write("PATCH", f"issues/comments/{comment_id}", "update comment", {"body": body})
-        return IssueComment(int(data["id"]), str(data["body"]), login_of(data), True)
-
-    async def upsert_issue_comment(self, number: int, body: str, marker: str) -> IssueComment:
-        """Update the bot's comment containing `marker` (hidden HTML comment), or create it."""
-        for comment in await self.list_issue_comments(number):
-            if comment.is_own and marker in comment.body:
-                return await self.update_issue_comment(comment.id, body)
-        return await self.create_issue_comment(number, body)
-
     async def add_reaction(self, comment_id: int, content: str, *, review_comment: bool = False) -> int:
-        """React to an issue comment (or a review comment); the reaction id (for removal)."""
+        """React to an issue comment (or a review comment); the reaction id."""
         kind = "pulls" if review_comment else "issues"
         data = await self._write("POST", f"{kind}/comments/{comment_id}/reactions", "react", {"content": content})
         return int(data["id"])
-
-    async def remove_reaction(self, comment_id: int, reaction_id: int, *, review_comment: bool = False) -> None:
-        """Delete one of the bot's reactions."""
-        kind = "pulls" if review_comment else "issues"
-        await self._write("DELETE", f"{kind}/comments/{comment_id}/reactions/{reaction_id}", "unreact")
 
     async def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> ReviewComment:
         """Reply in the thread of review comment `comment_id` (a reply's id is mapped to its thread's root,

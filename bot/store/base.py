@@ -166,11 +166,6 @@ class Store(JobsMixin, RecordsMixin, DismissalsMixin, ReconcileMixin, OperatorMi
                 await conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
             await conn.run_sync(_upgrade)
 
-    async def ping(self) -> None:
-        """Raise when the database cannot be reached."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
     async def migrations_current(self) -> bool:
         """True when the database is at the latest migration."""
         if self._heads is None:

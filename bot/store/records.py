@@ -63,13 +63,6 @@ class RecordsMixin:
                                            reviews.c.trigger.like("command:%")).limit(1)
         return await self._run(lambda conn: conn.execute(query).first() is not None)
 
-    async def cost_since(self, owner: str, since: float) -> float:
-        """USD spent on reviews of `owner`'s repositories (one installation) at or after `since` (epoch seconds)."""
-        query = select(func.coalesce(func.sum(reviews.c.cost_usd), 0.0)).where(
-            reviews.c.repo.like(f"{owner}/%"), reviews.c.created_at >= since
-        )
-        return await self._run(lambda conn: float(conn.execute(query).scalar_one()))
-
     async def last_review(self, repo: str, pr: int) -> ReviewRecord | None:
         """The most recently recorded review of a pull request."""
         query = select(reviews).where(reviews.c.repo == repo, reviews.c.pr == pr).order_by(reviews.c.id.desc())
@@ -204,10 +197,3 @@ class RecordsMixin:
         if before_comment is not None:
             query = query.where(command_log.c.comment_id != before_comment)
         return await self._run(lambda conn: conn.execute(query.limit(1)).first() is not None)
-
-    async def count_commands_since(self, repo: str, pr: int, user: str, since: float) -> int:
-        """How many commands `user` ran on this pull request at or after `since` (epoch seconds)."""
-        query = select(func.count()).where(
-            command_log.c.repo == repo, command_log.c.pr == pr, command_log.c.user == user, command_log.c.at >= since
-        )
-        return await self._run(lambda conn: int(conn.execute(query).scalar_one()))
