@@ -125,16 +125,6 @@ class Run:
         return sum(1 for m, p in self.github if m == "POST" and p.endswith("/reviews"))
 
 
-def _private_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
 class _SpacingTimer:
     """Wraps the GitHubApp's write spacer (instance attribute only) to add up the time its waits take."""
 
@@ -205,12 +195,13 @@ async def run(latency: float, files: int, write_interval: float, verbose: bool, 
     from tests.fakes.claude import running_fake_claude
     from tests.fakes.gitdiff import git_diff
     from tests.fakes.github import FakeGitHub
+    from tests.fakes.keys import private_key_pem
     from tests.fakes.loopback import serve_on_loopback
 
     base, head = generate_trees(files)
     head2 = push_one_file(head)
     full_diff, pushed_full_diff, push_diff = git_diff(base, head), git_diff(base, head2), git_diff(head, head2)
-    pem = _private_key()
+    pem = private_key_pem()
     fake = FakeGitHub()
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp, serve_on_loopback(fake) as url, \
             running_fake_claude() as claude:

@@ -79,16 +79,6 @@ def answer(body: dict[str, Any]) -> Any:
     return Answer(findings=[finding(match.group(1), 12, body=hostile_body(), title="Hostile " + "eyJ" * 30)])
 
 
-def _private_key() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
 class Probe:
     """Requests /healthz and ticks every millisecond in the loop, recording the longest waits."""
 
@@ -133,10 +123,11 @@ async def run(files: int, changed: int) -> None:
     from bot.store.base import Store
     from tests.fakes.claude import running_fake_claude
     from tests.fakes.github import FakeGitHub
+    from tests.fakes.keys import private_key_pem
     from tests.fakes.loopback import serve_on_loopback
 
     diff = synthetic_diff(files, changed)
-    pem = _private_key()
+    pem = private_key_pem()
     fake = FakeGitHub()
     with tempfile.TemporaryDirectory(prefix="bench-stall-") as tmp, serve_on_loopback(fake) as url, \
             running_fake_claude() as claude:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.keys import private_key_pem
+
 pytest_plugins = [
     "tests.fakes.github_fixtures",
     "tests.fakes.claude_fixtures",
@@ -42,13 +44,7 @@ def webhook_dir(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture(scope="session")
 def rsa_private_key_pem() -> str:
     """A fresh RSA private key (PEM) for the fake GitHub App, generated once per test session."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    return private_key_pem()
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot.answer import thread_output_schema
 from bot.command_jobs import handle_command_job
 from bot.registry import AppContext
 from bot.review import run_review
@@ -157,6 +158,7 @@ async def test_a_writers_question_gets_one_sanitised_answer_from_the_model(
     # What the model was shown: the finding, the code around it, the question; the thread schema, not the review's.
     assert "SQL injection in find_user" in prompt and "why is this a problem?" in prompt
     assert "> 2  " in prompt and "SELECT id FROM users" in prompt
+    assert request["output_config"]["format"]["schema"] == thread_output_schema()  # derived from ThreadReply
     assert set(request["output_config"]["format"]["schema"]["properties"]) == {"answer"}
     assert "Someone in its thread asked you a question" in request["system"][0]["text"]
     # What was posted: sanitised (no ping, no command, secret masked).

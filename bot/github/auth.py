@@ -19,7 +19,7 @@ from bot.errors import ConfigError, Forbidden, NotFound
 from bot.github.payloads import AppIdentity
 from bot.github.repo import RepoClient
 from bot.github.retry import RetryPolicy, WriteSpacer
-from bot.github.transport import PooledTransport, call
+from bot.github.transport import PooledTransport, get_json
 from bot.settings import Settings
 
 USER_AGENT = "senior-review"
@@ -92,13 +92,13 @@ class GitHubApp:
     async def identity(self) -> AppIdentity:
         """`GET /app` once; later calls answer from memory."""
         if self._identity is None:
-            data = await call(self.policy, self._gh, "GET", "app", what="get app")
+            data = await get_json(self.policy, self._gh, "app", what="get app")
             self._identity = AppIdentity(int(data["id"]), str(data["slug"]), str(data.get("name") or data["slug"]))
         return self._identity
 
     async def installation_id(self, owner: str, repo: str) -> int:
         """The installation covering `owner/repo` (NotFound when the App is not installed there)."""
-        data = await call(self.policy, self._gh, "GET", f"repos/{owner}/{repo}/installation", what="installation")
+        data = await get_json(self.policy, self._gh, f"repos/{owner}/{repo}/installation", what="installation")
         return int(data["id"])
 
     def for_repo(self, installation_id: int, owner: str, repo: str) -> RepoClient:
@@ -165,7 +165,7 @@ class GitHubToken(GitHubApp):
         """The token's user, `GET /user` once (an Actions token may not read it: then `github-actions[bot]`)."""
         if self._identity is None:
             try:
-                data = await call(self.policy, self._gh, "GET", "user", what="get user")
+                data = await get_json(self.policy, self._gh, "user", what="get user")
                 login, user_id = str(data["login"]), int(data.get("id") or 0)
             except (Forbidden, NotFound):
                 login, user_id = ACTIONS_LOGIN, 0

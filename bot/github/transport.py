@@ -47,22 +47,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._pool = None
 
 
-async def call(
-    policy: RetryPolicy,
-    gh: GitHub[Any],
-    method: str,
-    url: str,
-    *,
-    what: str,
-    params: Mapping[str, Any] | None = None,
-    json: Any = None,
-    accept: str | None = None,
-    before: Callable[[], Awaitable[None]] | None = None,
-) -> Any:
-    """One REST call under the retry policy; the decoded JSON (or text for non-JSON media types)."""
-    response = await raw_call(policy, gh, method, url, what=what, params=params, json=json, accept=accept,
-                              before=before)
-    return decode(response, accept)
+async def get_json(policy: RetryPolicy, gh: GitHub[Any], url: str, *, what: str) -> Any:
+    """One GET under the retry policy; the decoded JSON."""
+    return decode(await raw_call(policy, gh, "GET", url, what=what), None)
 
 
 def decode(response: Response[Any], accept: str | None) -> Any:
@@ -86,7 +73,7 @@ async def raw_call(
     accept: str | None = None,
     before: Callable[[], Awaitable[None]] | None = None,
 ) -> Response[Any]:
-    """Like `call`, returning githubkit's response (for headers such as Link)."""
+    """One REST call under the retry policy; githubkit's response (`decode` reads its body)."""
     headers = {"Accept": accept} if accept else None
 
     async def attempt() -> Response[Any]:
