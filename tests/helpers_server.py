@@ -28,6 +28,7 @@ from bot.registry import AppContext, Registry
 from bot.settings import Settings, load_settings
 from bot.store.types import Job
 from bot.webhook import sign
+from tests.waiting import HANG_GUARD_S
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret"
@@ -132,7 +133,7 @@ def start_process(args: list[str], env: Mapping[str, str], log_path: Path) -> su
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_http(url: str, timeout: float = 40.0, process: subprocess.Popen[bytes] | None = None) -> float:
+def wait_http(url: str, timeout: float = HANG_GUARD_S, process: subprocess.Popen[bytes] | None = None) -> float:
     """Poll `url` until it answers 200; returns the seconds waited."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -160,9 +161,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> int
 
 
 def recording_registry(sleep: float) -> Registry:
-    """Handlers for review and command jobs that sleep, then record the run in `handled`."""
+    """Handlers for review and command jobs that sleep (`inf`: until the process is killed), then record the run in
+    `handled`."""
 
     async def record(job: Job, context: AppContext) -> None:
+        if sleep == float("inf"):
+            await asyncio.Event().wait()
         await asyncio.sleep(sleep)
         async with context.store.engine.begin() as conn:
             await conn.exec_driver_sql(

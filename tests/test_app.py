@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,7 @@ from tests.helpers_server import (
     stop_process,
     wait_http,
 )
+from tests.waiting import wait_until
 
 # The heavy client libraries: neither is needed to answer /healthz in setup mode, so a start that loads one
 # early has become slow for nothing (speed itself is measured in bench/, never asserted in a test).
@@ -85,7 +85,7 @@ def test_serve_answers_signed_webhooks_and_records_the_job(tmp_path: Path, rsa_p
         bad = httpx.post(f"{base}/webhook", content=body, headers={**headers(body, "pull_request"),
                                                                     "X-Hub-Signature-256": "sha256=00"})
         assert bad.status_code == 401
-        assert _wait_job_state(tmp_path / "data" / "bot.sqlite3", "queued")
+        wait_until(lambda: _job_states(tmp_path / "data" / "bot.sqlite3") == [("queued",)])
         metrics = httpx.get(f"{base}/metrics").text
         assert 'bot_webhook_deliveries_total{event="pull_request",outcome="accepted"} 1.0' in metrics
         assert 'bot_webhook_deliveries_total{event="pull_request",outcome="duplicate"} 1.0' in metrics
@@ -106,15 +106,9 @@ async def _post_twice(base: str, body: bytes) -> list[int]:
         return codes
 
 
-def _wait_job_state(path: Path, state: str, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with sqlite3.connect(path) as conn:
-            rows = conn.execute("SELECT state FROM jobs").fetchall()
-        if rows == [(state,)]:
-            return True
-        time.sleep(0.05)
-    return False
+def _job_states(path: Path) -> list[tuple[str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT state FROM jobs").fetchall()
 
 
 def test_migrate_command_creates_the_database_and_reports_failures(

@@ -20,7 +20,8 @@ from tests.fakes.claude import Answer, FakeClaude, finding
 from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub
 from tests.fakes.github_reconcile import Deliveries
-from tests.test_reconcile import bot_reviews, eventually, with_settings
+from tests.test_reconcile import bot_reviews, with_settings
+from tests.waiting import HANG_GUARD_S, eventually
 
 OWNER, REPO, INSTALLATION = "octo", "repo", 100
 DIFF = git_diff({"app/users.py": "def f(x):\n    return x\n"}, {"app/users.py": "def f(x):\n    return x + 1\n"})
@@ -30,13 +31,13 @@ def sha(n: int) -> str:
     return f"{n:x}" * 40 if n < 16 else f"{n:040x}"
 
 
-async def wait_for_jobs(context: AppContext, seconds: float = 30.0) -> None:
+async def wait_for_jobs(context: AppContext) -> None:
     """Wait until no job is queued or running."""
-    for _ in range(int(seconds / 0.05)):
-        if not await context.store.list_jobs(states=["queued", "running"]):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("jobs still pending")
+
+    async def settled() -> bool:
+        return not await context.store.list_jobs(states=["queued", "running"])
+
+    await eventually(settled, "jobs still pending")
 
 
 async def review_queue(context: AppContext, until: Any) -> None:
@@ -158,7 +159,7 @@ async def test_disabled_catch_up_and_redelivery_do_nothing(
     fake_github.add_pull(OWNER, REPO, DIFF, number=1, head_sha=sha(1))
     context = with_settings(app_context, catch_up=False, reconcile_interval_seconds=0)
     stopping = asyncio.Event()
-    await asyncio.wait_for(Reconciler(context, owner="a").run(stopping), timeout=10)  # returns at once
+    await asyncio.wait_for(Reconciler(context, owner="a").run(stopping), timeout=HANG_GUARD_S)  # returns at once
     assert await app_context.store.list_jobs() == [] and fake_github.requests_to("GET", "^/app/") == []
 
 
@@ -169,14 +170,14 @@ async def test_start_runs_both_tasks_once(
     stopping = asyncio.Event()
     task = asyncio.create_task(Reconciler(app_context, owner="a").run(stopping))
     try:
-        for _ in range(600):
+        async def both_ran() -> bool:
             states = {s.name: s for s in await app_context.store.task_states()}
-            if all(name in states and states[name].last_finished_at for name in (REDELIVER, CATCH_UP)):
-                break
-            await asyncio.sleep(0.05)
+            return all(name in states and states[name].last_finished_at for name in (REDELIVER, CATCH_UP))
+
+        await eventually(both_ran)
     finally:
         stopping.set()
-        await asyncio.wait_for(task, timeout=10)
+        await asyncio.wait_for(task, timeout=HANG_GUARD_S)
     states = {s.name: s for s in await app_context.store.task_states()}
     assert states[REDELIVER].last_finished_at and states[CATCH_UP].last_finished_at
     assert [job.pr for job in await app_context.store.list_jobs()] == [1]

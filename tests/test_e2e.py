@@ -26,6 +26,7 @@ from tests.helpers_server import (
     stop_process,
     wait_http,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -71,15 +72,6 @@ def _deliver(base: str, event: str, payload: dict[str, Any], delivery: str) -> i
     return httpx.post(f"{base}/webhook", content=body, headers=headers(body, event, delivery)).status_code
 
 
-def _wait_for(condition: Any, seconds: float = 40.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _opened(number: int = 1, sha: str = HEAD, **kw: Any) -> dict[str, Any]:
     payload = pr_payload("opened", number=number, sha=sha, **kw)
     payload["repository"] = {"name": "repo", "full_name": "octo/repo", "owner": {"login": "octo"}}
@@ -104,7 +96,7 @@ def test_signed_pr_opened_webhook_ends_in_one_precise_review(
     def submitted() -> list[dict[str, Any]]:
         return [r for r in fake_github.reviews("octo", "repo", 1) if r["state"] != "PENDING"]
 
-    assert _wait_for(lambda: len(submitted()) == 1), (tmp_path / "serve.log").read_text()[-3000:]
+    wait_until(lambda: len(submitted()) == 1, lambda: (tmp_path / "serve.log").read_text()[-3000:])
     [review] = submitted()
     comments = [c for c in fake_github.review_comments.values() if c["pull_request_review_id"] == review["id"]]
     assert [(c["path"], c["line"]) for c in comments] == [("app/users.py", 2)]
@@ -113,7 +105,7 @@ def test_signed_pr_opened_webhook_ends_in_one_precise_review(
     assert "1 finding dropped: their code is not in this change." in review["body"]
     assert "yarn.lock" in review["body"]
     assert review["commit_id"] == HEAD
-    assert _wait_for(lambda: any(c.get("conclusion") for c in fake_github.check_runs.values()), 10)
+    wait_until(lambda: any(c.get("conclusion") for c in fake_github.check_runs.values()))
     time.sleep(0.5)
     assert len(submitted()) == 1
     assert len(fake_claude.first_turns) == 1
@@ -142,6 +134,6 @@ def test_bot_sender_and_draft_get_no_review_while_a_normal_pr_does(
     fake_github.add_pull("octo", "repo", diff, number=4, head_sha=HEAD)
     fake_claude.queue(Answer(findings=[finding("a.py", 1, title="A problem to post")]))  # a clean PR gets no review
     assert _deliver(server, "pull_request", _opened(4), "e2e-normal") == 202
-    assert _wait_for(lambda: any(r["state"] != "PENDING" for r in fake_github.reviews("octo", "repo", 4)))
+    wait_until(lambda: any(r["state"] != "PENDING" for r in fake_github.reviews("octo", "repo", 4)))
     assert len(fake_claude.first_turns) == 1
     assert fake_github.reviews("octo", "repo", 2) == [] and fake_github.reviews("octo", "repo", 3) == []

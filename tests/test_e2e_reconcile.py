@@ -4,7 +4,6 @@ that failed and catches up on the pull request whose webhook never came; a secon
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,11 @@ from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakePull
 from tests.fakes.github_reconcile import Deliveries
 from tests.helpers_server import SECRET, child_env, free_port, start_process, stop_process, wait_http
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
 DIFF = git_diff({"app/users.py": "def f(x):\n    return x\n"}, {"app/users.py": "def f(x):\n    return x + 1\n"})
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _opened(fake: FakeGitHub, pull: FakePull) -> dict[str, Any]:
@@ -65,7 +56,7 @@ def test_a_restarted_server_redelivers_and_catches_up_once(
         process: subprocess.Popen[bytes] = start_process(["-m", "bot", "serve"], env, log)
         try:
             wait_http(f"{base}/readyz", process=process)
-            assert _wait_for(condition), log.read_text()[-3000:]
+            wait_until(condition, lambda: log.read_text()[-3000:])
             assert github_deliveries.wait_idle()
         finally:
             stop_process(process)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from bot.settings import load_settings
 from bot.store.base import Store
 from bot.store.types import Job, JobSpec
 from tests.helpers_server import HANDLED_DDL, child_env, start_process, stop_process
+from tests.waiting import HANG_GUARD_S, eventually
 
 HOUR = 3600.0  # leases far longer than any test: a reclaim can only come from the instance id
 
@@ -76,18 +75,11 @@ async def test_start_pool_reclaims_what_its_previous_incarnation_held(store: Sto
     pool = await start_pool(context, 1, poll_seconds=0.05)
     try:
         assert pool.instance.id == crashed.id
-        await asyncio.wait_for(done.wait(), 60)  # a safety net: without the release the lease holds an hour
+        await asyncio.wait_for(done.wait(), HANG_GUARD_S)  # without the release the lease would hold an hour
     finally:
         await pool.stop()  # the grace lets the worker record the finished job
     assert {j.id: (j.state, j.attempts) for j in await store.list_jobs()} == {job_id: ("done", 2),
                                                                                  foreign: ("running", 1)}
-
-
-async def _wait_for(predicate: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + 60  # generous: child processes start slowly on a busy machine
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.05)
 
 
 async def _job(store: Store, job_id: int) -> Job:
@@ -116,18 +108,18 @@ async def test_sigkilled_worker_restarts_and_releases_only_its_own_leases(
     first = start_process(slow, env, tmp_path / "first.log")
     neighbour = None
     try:
-        await _wait_for(lambda: _is_running(store, stuck))
+        await eventually(lambda: _is_running(store, stuck))
         # A second process on the same host and data directory is another instance: it leaves the lease alone.
         neighbour = start_process(fast, env, tmp_path / "neighbour.log")
         probe = await store.enqueue(review(2))
-        await _wait_for(lambda: _is_done(store, probe))
+        await eventually(lambda: _is_done(store, probe))
         held = await _job(store, stuck)
         assert held.state == "running" and held.attempts == 1
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         restarted = start_process(fast, env, tmp_path / "restarted.log")
         try:
-            await _wait_for(lambda: _is_done(store, stuck))
+            await eventually(lambda: _is_done(store, stuck))
         finally:
             assert stop_process(restarted) == 0, (tmp_path / "restarted.log").read_text()[-2000:]
     finally:

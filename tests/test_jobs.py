@@ -7,7 +7,7 @@ import random
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,19 +31,11 @@ from tests.helpers_server import (
     start_process,
     stop_process,
 )
+from tests.waiting import eventually
 
 
 def review(pr: int = 1, sha: str = "a" * 40) -> JobSpec:
     return JobSpec("review", 42, "octo", "hello", pr, "pull_request.opened", sha)
-
-
-async def wait_for(predicate: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 @pytest.fixture
@@ -88,7 +80,7 @@ async def test_handler_runs_once_and_completes(context: AppContext) -> None:
     job_id = await context.store.enqueue(review())
     pool = WorkerPool(context, 2, poll_seconds=0.02)
     pool.start()
-    await wait_for(lambda: _state_is(context.store, job_id, "done"))
+    await eventually(lambda: _state_is(context.store, job_id, "done"))
     await pool.stop()
     assert [job.id for job in seen] == [job_id] and seen[0].payload["installation_id"] == 42
 
@@ -201,15 +193,15 @@ async def test_lease_is_renewed_while_working(context: AppContext, db_url: str) 
     pool = WorkerPool(AppContext(settings, context.store, Metrics(), Registry({"review": slow})), 1, poll_seconds=0.02)
     job_id = await context.store.enqueue(review())
     pool.start()
-    await wait_for(lambda: _state_is(context.store, job_id, "running"))
+    await eventually(lambda: _state_is(context.store, job_id, "running"))
     claimed = await context.store.get_job(job_id)
     assert claimed is not None and claimed.lease_expires_at is not None
-    await wait_for(lambda: _after(claimed.lease_expires_at), seconds=lease + 10)
+    await eventually(lambda: _after(claimed.lease_expires_at))
     other_store = Store.from_url(to_async_database_url(db_url))
     thief = await other_store.claim("other", lease)  # past the first lease: only renewal keeps the job ours
     await other_store.close()
     finish.set()
-    await wait_for(lambda: _state_is(context.store, job_id, "done"))
+    await eventually(lambda: _state_is(context.store, job_id, "done"))
     await pool.stop()
     assert thief is None and runs == [job_id]
 
@@ -223,7 +215,10 @@ async def test_shutdown_finishes_or_releases_within_grace(context: AppContext) -
 
     async def slow(job: Job, ctx: AppContext) -> None:
         try:
-            await asyncio.sleep(0.1 if job.pr == 1 else 30)  # the stuck one only ends if stop() cancels it
+            if job.pr == 1:
+                await pool.stopping.wait()  # the quick one finishes once stop() has begun: inside the grace
+            else:
+                await asyncio.Event().wait()  # the stuck one only ends if stop() cancels it
         except asyncio.CancelledError:
             cancelled.append(job.pr)
             raise
@@ -232,8 +227,9 @@ async def test_shutdown_finishes_or_releases_within_grace(context: AppContext) -
     quick, stuck = await context.store.enqueue(review(1)), await context.store.enqueue(review(2))
     pool = WorkerPool(context, 2, poll_seconds=0.02)
     pool.start()
-    await wait_for(lambda: _state_is(context.store, stuck, "running"))
-    await pool.stop(grace_seconds=0.5)
+    await eventually(lambda: _state_is(context.store, quick, "running"))
+    await eventually(lambda: _state_is(context.store, stuck, "running"))
+    await pool.stop(grace_seconds=2.0)
     assert cancelled == [2]  # cancelled at the end of the grace, not waited for
     assert await _state_is(context.store, quick, "done")
     released = await context.store.get_job(stuck)
@@ -264,7 +260,7 @@ async def test_three_quick_pushes_end_in_one_run_of_the_last_head(db_url: str, r
         async def settled() -> bool:
             return all(j.state not in ("queued", "running") for j in await context.store.list_jobs())
 
-        await wait_for(settled)
+        await eventually(settled)
         assert posted == ["3" * 40]
         states = [j.state for j in await context.store.list_jobs()]
         assert states.count("done") == 1 and len(states) == 3
@@ -297,7 +293,7 @@ async def test_two_worker_processes_handle_fifty_prs_exactly_once(
     procs = [start_process(["-m", "tests.helpers_server", "worker", "--count", "2", "--sleep", "0.2"], env,
                            tmp_path / f"worker{i}.log") for i in range(2)]
     try:
-        await wait_for(lambda: _count_is(store, 50), seconds=30)
+        await eventually(lambda: _count_is(store, 50))
         await asyncio.sleep(0.3)
     finally:
         codes = [stop_process(p) for p in procs]
@@ -319,18 +315,18 @@ async def test_worker_killed_mid_job_is_recovered_exactly_once(
     store = handled_table
     job_id = await store.enqueue(review())
     env = child_env(DATABASE_URL=db_url, JOB_LEASE_SECONDS="1", DATA_DIR=str(tmp_path))
-    args = ["-m", "tests.helpers_server", "worker", "--count", "1", "--sleep", "1.5"]
-    first = start_process(args, env, tmp_path / "first.log")
+    args = ["-m", "tests.helpers_server", "worker", "--count", "1", "--sleep"]
+    first = start_process([*args, "inf"], env, tmp_path / "first.log")  # its job never ends: killed mid-job
     try:
-        await wait_for(lambda: _state_is(store, job_id, "running"), seconds=20)
+        await eventually(lambda: _state_is(store, job_id, "running"))
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
         stop_process(first)
     assert await _handled(store) == []
-    second = start_process(args, env, tmp_path / "second.log")
+    second = start_process([*args, "0"], env, tmp_path / "second.log")
     try:
-        await wait_for(lambda: _state_is(store, job_id, "done"), seconds=20)
+        await eventually(lambda: _state_is(store, job_id, "done"))
     finally:
         assert stop_process(second) == 0
     handled = await _handled(store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from tests.fakes.gitdiff import git_diff
 from tests.fakes.github import FakeGitHub, FakePull
 from tests.fakes.github_reconcile import Deliveries
 from tests.fakes.loopback import serve_on_loopback
+from tests.waiting import eventually, wait_until
 
 OWNER, REPO, INSTALLATION = "octo", "repo", 100
 HEAD = "e" * 40
@@ -46,19 +47,8 @@ def bot_server(settings: Settings, workers: int = 1) -> Iterator[str]:
     """The bot's app (real pipeline, `workers` workers) served over loopback; yields its base URL once ready."""
     app = create_app(settings, workers=workers, handlers=job_handlers, poll_seconds=0.05)
     with serve_on_loopback(app, lifespan="on") as url:
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{url}/readyz", timeout=5).status_code != 200:
-            assert time.monotonic() < deadline, "the bot did not become ready"
-            time.sleep(0.05)
+        wait_until(lambda: httpx.get(f"{url}/readyz", timeout=5).status_code == 200, "the bot did not become ready")
         yield url
-
-
-async def eventually(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    """Wait (polling) until `condition()`; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def bot_reviews(fake: FakeGitHub, number: int) -> list[dict[str, Any]]:
