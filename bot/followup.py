@@ -4,7 +4,8 @@ Pure. An open finding whose cited lines a push rewrote is shown to the model aga
 in the batch that already reviews its file (no extra call); a file with nothing else to review gets one small
 recheck-only request. The answer's `earlier` entries are kept only for ids that request showed: nothing the model
 names is trusted beyond what was sent. A finding judged fixed gets a reply and its thread resolved; one still
-present stays open and is not posted again, in any wording with the same title.
+present stays open and is not posted again, in any wording with the same title. After each incremental review the
+open findings' lines move with the push (`moved_range`), so the next push is compared with where their code is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bot.contract import BatchInput, EarlierFinding, ReviewOutcome
+from bot.diff import Hunk
 from bot.findings import Fingerprinted, Suppressed, SuppressReason, Touch, Touched, normalise_title
 
 #: At most this many earlier findings are re-checked per review (the most recently touched files' first).
@@ -100,3 +102,35 @@ def drop_repeats(
         else:
             kept.append(item)
     return kept, dropped
+
+
+def moved_line(line: int, hunks: Sequence[Hunk], *, first: bool) -> int:
+    """Where old line `line` is after a push with these hunks: an unchanged line keeps its text's new number; a
+    removed or rewritten one maps to the new line that took its place (`first`: the first of a rewritten run,
+    else the last)."""
+    delta = 0
+    for hunk in sorted(hunks, key=lambda h: h.old_start):
+        # A pure insertion (no old lines) goes after old line `old_start`; any other hunk spans its old lines.
+        last_old = hunk.old_start + hunk.old_count - 1 if hunk.old_count else hunk.old_start
+        if line > last_old:
+            delta += hunk.new_count - hunk.old_count  # a hunk wholly above the line shifts it
+            continue
+        if hunk.old_count == 0 or line < hunk.old_start:
+            break
+        news = [d.new_no for d in hunk.lines if d.new_no is not None]
+        for i, d in enumerate(hunk.lines):
+            if d.old_no == line:
+                if d.new_no is not None:
+                    return d.new_no
+                after = [x.new_no for x in hunk.lines[i:] if x.new_no is not None]
+                before = [x.new_no for x in hunk.lines[:i] if x.new_no is not None]
+                pick = (after[:1] or before[-1:]) if first else (before[-1:] or after[:1])
+                return pick[0] if pick else max(1, hunk.new_start)
+        return news[-1] if news else max(1, hunk.new_start)
+    return line + delta
+
+
+def moved_range(start: int, end: int, hunks: Sequence[Hunk]) -> tuple[int, int]:
+    """Where old lines `start`..`end` are after a push (never an inverted range)."""
+    lo, hi = moved_line(start, hunks, first=True), moved_line(end, hunks, first=False)
+    return lo, max(lo, hi)

@@ -7,8 +7,10 @@ import time
 from typing import Protocol
 
 from bot.analysis import Analysis
+from bot.diff import Diff
 from bot.domain import FindingState, PullRequest, Severity, Side, Usage
 from bot.findings import KnownFinding
+from bot.followup import moved_range
 from bot.github.payloads import Review, ReviewComment
 from bot.render import Coverage, check_conclusion, markers_in, render_check_summary, review_markers_in
 from bot.store.base import Store
@@ -166,3 +168,21 @@ async def recover(store: Store, gh: ReviewHistory, pr: PullRequest, request: Run
     await gh.create_check_run(pr.head_sha, CHECK_NAME, status="completed", conclusion="neutral",
                               title=f"{len(found)} findings posted",
                               summary="Recovered after an interruption; see the review for details.")
+
+
+async def move_open_findings(store: Store, pr: PullRequest, push: Diff, from_sha: str) -> int:
+    """After a complete incremental review of `from_sha`..head: every open finding recorded at `from_sha` moves to
+    where its lines are at the head (renamed files followed), so the next push is compared with the right lines.
+    Findings recorded at another head (a full review since, a failed run) are left alone. Returns those moved."""
+    by_old_path = {f.old_path or f.path: f for f in push.files}
+    moved = 0
+    for record in await store.list_findings(pr.full_name, pr.number, states=[FindingState.OPEN.value]):
+        if record.last_seen_sha != from_sha or record.line is None:
+            continue
+        start = record.start_line or record.line
+        changed = by_old_path.get(record.path)
+        lo, hi = moved_range(start, record.line, changed.hunks) if changed is not None else (start, record.line)
+        path = changed.path if changed is not None else record.path
+        await store.set_finding_lines(pr.full_name, pr.number, record.fingerprint, lo, hi, pr.head_sha, path=path)
+        moved += (lo, hi, path) != (start, record.line, record.path)
+    return moved

@@ -22,7 +22,7 @@ from bot.errors import GitHubError, NotFound, StaleHead, Unprocessable
 from bot.github.context import read_context
 from bot.github.repo import RepoClient
 from bot.logs import log_context
-from bot.memory import CHECK_NAME, known_findings, posted_before, recover, remember_run
+from bot.memory import CHECK_NAME, known_findings, move_open_findings, posted_before, recover, remember_run
 from bot.registry import AppContext
 from bot.services import Outcome, ReviewRequest, Services
 from bot.spending import spend_gate, todays_caps
@@ -209,15 +209,26 @@ async def _review_and_post(
     if reviewed.nothing_to_post:
         # A clean change gets no review at all: the coverage line and the cost go to the check run only.
         await remember_run(store, gh, pr, request, analysis, gate, reviewed.coverage, check_id, review_id=None)
-        await acknowledge_fixed(gh, pr.number, analysis.rechecked.fixed, pr.head_sha)
+        await _after_run(services, gh, pr, scope, reviewed)
         since = f" since {scope.incremental_from[:12]}" if scope.incremental_from else ""
         return Outcome("silent", f"no new findings{since}")
     posted, body = await pipeline.post(gh, pr, prepared, reviewed, effective, job_id=request.job_id,
                                        repo_url=repo_url)
     await remember_run(store, gh, pr, request, analysis, gate, reviewed.coverage, check_id, review_id=posted.id,
                        omitted=frozenset(body.omitted))
-    await acknowledge_fixed(gh, pr.number, analysis.rechecked.fixed, pr.head_sha)
+    await _after_run(services, gh, pr, scope, reviewed)
     return Outcome("posted", f"{len(posted.inline)} inline, {len(posted.moved_to_body)} moved to body", posted.id)
+
+
+async def _after_run(services: Services, gh: RepoClient, pr: PullRequest, scope: _Scope,
+                     reviewed: pipeline.Reviewed) -> None:
+    """The findings' threads after a run: fixed ones acknowledged and resolved; after a complete incremental
+    review, the open ones moved to where their lines are now."""
+    analysis = reviewed.analysis
+    await acknowledge_fixed(gh, pr.number, analysis.rechecked.fixed, pr.head_sha)
+    complete = not (analysis.outcome and analysis.outcome.failed)
+    if scope.incremental_from and complete:
+        await move_open_findings(services.store, pr, scope.review_diff, scope.incremental_from)
 
 
 async def _read_reactions(services: Services, gh: RepoClient, pr: PullRequest, effective: EffectiveConfig) -> None:

@@ -155,8 +155,11 @@ def command_from_review_comment(payload: Payload) -> list[JobSpec]:
 def thread_state_changed(payload: Payload) -> list[JobSpec]:
     """A person resolved or unresolved a review thread: the findings marked in its comments change state.
 
-    The comments travel in the job (authors and bodies); the handler trusts only the App's own comments.
+    The comments travel in the job (authors and bodies); the handler trusts only the App's own comments. A bot's
+    resolution (the App's own, after a fix or a dismissal) makes no job: the App already recorded why.
     """
+    if _from_bot(payload.get("sender")):
+        return []
     thread = _get(payload, "thread")
     comments = thread.get("comments") if isinstance(thread, Mapping) else None
     if not isinstance(comments, list):

@@ -242,3 +242,24 @@ async def test_a_dismissal_with_a_reason_is_remembered_in_later_pull_requests(
     assert len(inline) == 1 and "No timeout" in inline[0]
     assert "dismissed earlier in #1" in review["body"]
     assert "SQL injection" not in review["body"]
+
+
+async def test_a_finding_follows_its_code_down_the_file_and_is_rechecked_where_it_now_is(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    pr, root = await _first_review(fake_github, fake_claude, services)
+    head1 = {**BASE_FILES, "app/users.py": UNSAFE}
+    header = "import logging\nimport os\n\nlog = logging.getLogger(__name__)\n\n"
+    head2 = {**BASE_FILES, "app/users.py": header + UNSAFE}  # five lines above the finding: not touched
+    _push(fake_github, pr, head1, head2, HEAD2)
+    await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+    assert _earlier_section(fake_claude.first_turns[-1]) == ""
+    [record] = await services.store.list_findings(f"{OWNER}/{REPO}", 1)
+    assert (record.start_line, record.line, record.last_seen_sha) == (7, 7, HEAD2)
+
+    _push(fake_github, pr, head2, {**BASE_FILES, "app/users.py": header + BOUND}, HEAD3)
+    fake_claude.queue(Answer(earlier=[{"id": "E1", "status": "fixed", "reason": "bound parameter"}]))
+    await run_review(_request(job_id=3, trigger="pull_request.synchronize"), services)
+
+    assert "E1: app/users.py, line 7 (security)" in _earlier_section(fake_claude.first_turns[-1])
+    assert _replies(fake_github, root)[0].startswith("Fixed in `ccccccc`.")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.answer import Answer, output_schema, parse_rechecks
 from bot.contract import BatchInput, BatchOutcome, EarlierFinding, Recheck, ReviewOutcome, split_batch
+from bot.diff import Hunk, parse_diff
 from bot.domain import Category, Finding, FindingState, Severity, Side, Usage
 from bot.findings import Fingerprinted, KnownFinding, SuppressReason, Touch, Touched, decide
-from bot.followup import attach_earlier, drop_repeats, earlier_for, judge
+from bot.followup import attach_earlier, drop_repeats, earlier_for, judge, moved_line, moved_range
 from bot.prompts import batch_prompt, earlier_section
 
 
@@ -118,3 +123,37 @@ def test_the_answer_schema_offers_an_optional_earlier_list() -> None:
                                                                          "reason": "still there"}]})
     assert parse_rechecks(text) == (Recheck("E1", True, "bound parameter"), Recheck("E2", False, "still there"))
     assert Answer.model_validate_json('{"summary": "", "findings": []}').earlier == []
+
+
+def _hunks(old: list[str], new: list[str], context: int = 3) -> tuple[Hunk, ...]:
+    body = "".join(list(difflib.unified_diff([f"{x}\n" for x in old], [f"{x}\n" for x in new], n=context))[2:])
+    if not body:
+        return ()
+    return parse_diff(f"diff --git a/f.py b/f.py\n--- a/f.py\n+++ b/f.py\n{body}").files[0].hunks
+
+
+def test_a_finding_moves_with_lines_added_or_removed_above_it() -> None:
+    old = [f"line {n}" for n in range(1, 31)]
+    new = ["import os", "import sys", *old[:9], *old[12:]]  # two lines added at the top, lines 10-12 removed
+    hunks = _hunks(old, new)
+    assert moved_range(20, 22, hunks) == (19, 21)  # 2 added above, 3 removed above
+    assert moved_range(5, 5, hunks) == (7, 7)
+    assert moved_range(1, 30, hunks) == (3, 29)
+    lo, hi = moved_range(10, 12, hunks)  # the removed lines map to where their neighbours are now
+    assert new[lo - 1] == "line 13" and lo == hi
+    assert moved_range(4, 6, ()) == (4, 6)
+
+
+@given(st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=30), st.lists(st.sampled_from("abcdefgh"),
+                                                                                   max_size=30),
+       st.integers(0, 3))
+def test_an_unchanged_line_keeps_its_text_after_any_push(old: list[str], new: list[str], context: int) -> None:
+    old = [f"{x}{i}" if i % 3 else x for i, x in enumerate(old)]  # some lines unique, some repeated
+    hunks = _hunks(old, new, context)
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            old_line = block.a + k + 1
+            moved = moved_line(old_line, hunks, first=True)
+            assert 1 <= moved <= max(1, len(new))
+            assert new[moved - 1] == old[old_line - 1]

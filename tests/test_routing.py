@@ -225,3 +225,13 @@ def test_events_routing_does_not_read_still_need_a_json_object() -> None:
         decode("deployment", b"[]")
     with pytest.raises(BodyError):
         decode("deployment", b'{"action": "created",}')
+
+
+def test_a_thread_the_app_resolved_itself_makes_no_job() -> None:
+    thread = {"node_id": "PRRT_1", "comments": [{"user": {"login": "senior-review[bot]"}, "body": "x"}]}
+    base = {"action": "resolved", "installation": {"id": 1}, "pull_request": {"number": 2}, "thread": thread,
+            "repository": {"name": "hello", "owner": {"login": "octo"}}}
+    by_app = route("pull_request_review_thread", {**base, "sender": {"login": "senior-review[bot]", "type": "Bot"}})
+    assert by_app.known and by_app.specs == ()
+    by_person = route("pull_request_review_thread", {**base, "sender": {"login": "maint", "type": "User"}})
+    assert [s.kind for s in by_person.specs] == ["thread"]

@@ -123,12 +123,16 @@ class RecordsMixin:
         return await self._run(lambda conn: bool(conn.execute(stmt).rowcount == 1))
 
     async def set_finding_lines(self, repo: str, pr: int, fingerprint: str, start_line: int, line: int,
-                                sha: str) -> None:
-        """Move a finding to the lines its code has at `sha` (a push above it shifted them)."""
+                                sha: str, *, path: str | None = None) -> None:
+        """Move a finding to the lines (and path, for a renamed file) its code has at `sha`."""
+        values: dict[str, Any] = {"start_line": start_line, "line": line, "last_seen_sha": sha,
+                                  "updated_at": time.time()}
+        if path is not None:
+            values["path"] = path
         stmt = (
             update(findings)
             .where(findings.c.repo == repo, findings.c.pr == pr, findings.c.fingerprint == fingerprint)
-            .values(start_line=start_line, line=line, last_seen_sha=sha, updated_at=time.time())
+            .values(**values)
         )
         await self._run(lambda conn: conn.execute(stmt))
 
