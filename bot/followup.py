@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from bot.contract import BatchInput, EarlierFinding, ReviewOutcome
-from bot.diff import Hunk
+from bot.diff.types import Hunk
 from bot.findings import Fingerprinted, Suppressed, SuppressReason, Touch, Touched, normalise_title
 
 #: At most this many earlier findings are re-checked per review (the most recently touched files' first).

@@ -7,7 +7,7 @@ import time
 from typing import Protocol
 
 from bot.analysis import Analysis
-from bot.diff import Diff
+from bot.diff.types import Diff
 from bot.domain import FindingState, PullRequest, Severity, Side, Usage
 from bot.findings import KnownFinding
 from bot.followup import moved_range

@@ -263,3 +263,26 @@ async def test_a_finding_follows_its_code_down_the_file_and_is_rechecked_where_i
 
     assert "E1: app/users.py, line 7 (security)" in _earlier_section(fake_claude.first_turns[-1])
     assert _replies(fake_github, root)[0].startswith("Fixed in `ccccccc`.")
+
+
+async def test_a_thumbs_down_on_a_copy_of_the_marker_or_with_reactions_off_dismisses_nothing(
+    fake_github: FakeGitHub, fake_claude: FakeClaude, services: Services
+) -> None:
+    pr, root = await _first_review(fake_github, fake_claude, services)
+    fake_github.set_permission(OWNER, REPO, "maint", "write")
+    # Mallory's own comment carrying a copy of the finding's marker, and a writer's 👎 on it.
+    forged = fake_github.add_review_reply(root["id"], "mallory", root["body"])
+    forged["in_reply_to_id"] = None
+    fake_github.react(forged["id"], "maint", "-1")
+    head1 = {**BASE_FILES, "app/users.py": UNSAFE}
+    head2 = {**head1, "app/util.py": "A = 2\n"}
+    _push(fake_github, pr, head1, head2, HEAD2)
+    await run_review(_request(job_id=2, trigger="pull_request.synchronize"), services)
+    assert (await _states(services))["SQL injection in find_user"] == "open"
+
+    # The real finding gets the writer's 👎, but the repository turned reactions off.
+    fake_github.react(root["id"], "maint", "-1")
+    fake_github.set_file(OWNER, REPO, "main", ".github/senior-review.yml", "threads:\n  dismiss_by_reaction: false\n")
+    _push(fake_github, pr, head2, {**head2, "app/util.py": "A = 3\n"}, HEAD3)
+    await run_review(_request(job_id=3, trigger="pull_request.synchronize"), services)
+    assert (await _states(services))["SQL injection in find_user"] == "open" and _replies(fake_github, root) == []

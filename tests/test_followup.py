@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from bot.answer import Answer, output_schema, parse_rechecks
 from bot.contract import BatchInput, BatchOutcome, EarlierFinding, Recheck, ReviewOutcome, split_batch
-from bot.diff import Hunk, parse_diff
+from bot.diff.parse import parse_diff
+from bot.diff.types import Hunk
 from bot.domain import Category, Finding, FindingState, Severity, Side, Usage
 from bot.findings import Fingerprinted, KnownFinding, SuppressReason, Touch, Touched, decide
 from bot.followup import attach_earlier, drop_repeats, earlier_for, judge, moved_line, moved_range
