@@ -175,7 +175,8 @@ async def _registry(handlers: Handlers | None, workers: int) -> Registry:
 async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bool,
                  handlers: Handlers | None, poll_seconds: float,
                  background: Sequence[BackgroundTask] = ()) -> WorkerPool | None:
-    """Import the database layer off the event loop, open the store, migrate, start workers, mark ready."""
+    """Import the database layer off the event loop, open the store, migrate, warm the clients up (in a thread),
+    start workers, mark ready."""
     if settings.missing_app_settings:
         workers = 0  # setup mode: no credentials, so no job could run; leave queued jobs alone
     await asyncio.to_thread(_load_runtime)
@@ -197,10 +198,12 @@ async def _start(runtime: Runtime, settings: Settings, workers: int, migrate: bo
         runtime.error = f"migration failed: {exc.__class__.__name__}: {exc}"
         log.error("%s", runtime.error)
         return None
+    if workers:
+        await context.warm_up()
     pool = await start_pool(context, workers, poll_seconds)
     if not settings.missing_app_settings:
         runtime.tasks = [asyncio.create_task(_background(task, context, runtime.stopping)) for task in background]
-    gc.freeze()  # start-up objects (modules, SQLAlchemy metadata) never need collecting: shorter GC pauses
+    gc.freeze()  # start-up objects (modules, schemas, SQLAlchemy metadata) never need collecting: shorter GC pauses
     runtime.ready.set()
     return pool
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -244,6 +245,8 @@ async def run_worker_process(
         if not await store.migrations_current():
             log.warning("database is not at the latest migration; run `python -m bot migrate`")
         context = AppContext(settings, store, Metrics(), registry)
+        await context.warm_up()
+        gc.freeze()  # start-up objects (modules, schemas) never need collecting: shorter GC pauses in reviews
         pool = await start_pool(context, count)
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()

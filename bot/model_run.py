@@ -145,6 +145,9 @@ class ReviewRun:
                 await cache_started.wait()
             for position, batch in enumerate(batches[1:], start=1):
                 group.create_task(one(position, batch))
+                # One start per turn of the event loop: building a request (a 60,000-token prompt encoded as JSON)
+                # is CPU work, and several in one turn would keep everything else waiting for their sum.
+                await asyncio.sleep(0)
 
         try:
             async with asyncio.TaskGroup() as group:

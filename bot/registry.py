@@ -56,6 +56,22 @@ class AppContext:
             self.model = make_client(self.settings)
         return self.model
 
+    async def warm_up(self) -> None:
+        """Create the GitHub and Claude clients and do their libraries' first-use work now, in a thread: TLS
+        contexts, the App key, lazy imports and response validators, about half a second of CPU that the first
+        job's event loop would otherwise wait on. Call it before any worker starts (it sets the clients)."""
+        try:
+            await asyncio.to_thread(self._warm_up)
+        except Exception:  # start-up (an edge): only an optimisation; the first job does this work instead
+            log.warning("warming up the GitHub and Claude clients failed; the first job will do it", exc_info=True)
+
+    def _warm_up(self) -> None:
+        from bot.model.client import warm_up
+
+        self.github_app().warm_up()
+        self.model_client()
+        warm_up()
+
     async def aclose(self) -> None:
         """Close the clients created so far (a failure is logged, and the rest are still closed)."""
         if self.github is not None:

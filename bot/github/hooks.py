@@ -83,8 +83,8 @@ class AppHooks:
         if settings.github_app_id is None or pem is None:
             raise ConfigError("GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY are required to reconcile with GitHub")
         self.app = app
-        self._app_id, self._pem = settings.github_app_id, pem
-        self._jwt = app.new_client(AppAuthStrategy(self._app_id, pem))
+        self._app_id, self._key = settings.github_app_id, app.jwt_key
+        self._jwt = app.new_client(AppAuthStrategy(self._app_id, self._key))
         self._installations: dict[int, GitHub[Any]] = {}
 
     async def deliveries(self, cursor: str | None = None, per_page: int = PER_PAGE) -> DeliveryPage:
@@ -127,7 +127,7 @@ class AppHooks:
 
     def _installation(self, installation_id: int) -> GitHub[Any]:
         if installation_id not in self._installations:
-            auth = AppInstallationAuthStrategy(self._app_id, self._pem, installation_id)
+            auth = AppInstallationAuthStrategy(self._app_id, self._key, installation_id)
             self._installations[installation_id] = self.app.new_client(auth)
         return self._installations[installation_id]
 
