@@ -135,16 +135,31 @@ def make_scope(
     )
 
 
-def line_text_of(diff: Diff) -> dict[tuple[str, Side, int], str]:
-    """(path, side, line) -> the line's text, for fingerprinting findings by the code they cite."""
-    table: dict[tuple[str, Side, int], str] = {}
-    for f in diff.files:
-        for hunk in f.hunks:
-            for line in hunk.lines:
-                if line.kind != "-" and line.new_no is not None:
-                    table[(f.path, Side.RIGHT, line.new_no)] = line.text
-                if line.kind == "-" and line.old_no is not None:
-                    table[(f.path, Side.LEFT, line.old_no)] = line.text
+def line_text_of(diff: Diff) -> Callable[[str, Side, int], str | None]:
+    """A lookup (path, side, line) -> the line's text, for fingerprinting findings by the code they cite. A file's
+    table is built when a finding first cites it: a review cites few of its files, and 100,000 kept entries would
+    lengthen every garbage collection."""
+    tables: dict[tuple[str, Side], dict[int, str]] = {}
+
+    def text(path: str, side: Side, line: int) -> str | None:
+        table = tables.get((path, side))
+        if table is None:
+            f = diff.file(path)
+            table = tables[(path, side)] = _line_table(f, side) if f is not None else {}
+        return table.get(line)
+
+    return text
+
+
+def _line_table(f: FileDiff, side: Side) -> dict[int, str]:
+    """Line number -> text of the lines of `f` a comment on `side` may cite."""
+    table: dict[int, str] = {}
+    for hunk in f.hunks:
+        for line in hunk.lines:
+            if side is Side.RIGHT and line.kind != "-" and line.new_no is not None:
+                table[line.new_no] = line.text
+            elif side is Side.LEFT and line.kind == "-" and line.old_no is not None:
+                table[line.old_no] = line.text
     return table
 
 
@@ -254,8 +269,7 @@ def decide_and_place(
 ) -> tuple[Decision, Placement]:
     """Fingerprint findings by the code they cite, drop what was said before (an earlier finding still open under
     the same title included), and place the rest."""
-    table = line_text_of(scope.anchor_diff)
-    items = fingerprint_all(findings, lambda path, side, line: table.get((path, side, line)))
+    items = fingerprint_all(findings, line_text_of(scope.anchor_diff))
     items, repeats = drop_repeats(items, still_open)
     decision = decide(items, scope.known, scope.changed_lines, scope.dismissed_in)
     decision = Decision(decision.post, (*decision.suppressed, *repeats), decision.touched)

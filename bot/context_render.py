@@ -8,7 +8,6 @@ has left under the token budget: a block that does not fit is shortened to the e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,8 +15,13 @@ from bot.context import RepoView, context_ranges, is_test_path, module_name, mod
 from bot.contract import BatchInput
 from bot.diff.render import escape_breaks, estimate_tokens
 from bot.diff.types import FileDiff
+from bot.linear import linear
 
-_IMPORT = re.compile(r"^\s*(?:from\s+\S+\s+import\b|import\b|const\s.*\brequire\(|.*\bfrom\s+['\"])")
+# Import lines (Python, JS/TS, Go, Java...): one RE2 pass over a file's first lines (linear on untrusted text).
+_IMPORT = linear(r"(?m)^[^\S\n]*(?:from[^\S\n]+\S+[^\S\n]+import\b|import\b|const[^\S\n].*\brequire\(|"
+                 r".*\bfrom[^\S\n]+['\"]).*")
+_WORD = linear(r"\w+")
+IMPORT_LINES, IMPORT_LINE_CHARS = 400, 300  # what `related_order` reads of a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +34,18 @@ class ContextStats:
 
 
 def _imports(text: str) -> str:
-    """The import lines of a file, as one text (what `related_order` searches for module names)."""
-    return "\n".join(line for line in text.splitlines()[:400] if _IMPORT.match(line[:300]))
+    """The import lines among a file's first IMPORT_LINES lines, each cut to IMPORT_LINE_CHARS, as one text."""
+    head = "\n".join(line[:IMPORT_LINE_CHARS] for line in text.splitlines()[:IMPORT_LINES])
+    return "\n".join(m.group(0) for m in _IMPORT.finditer(head))
 
 
 def related_order(files: Sequence[FileDiff], view: RepoView | None = None) -> list[FileDiff]:
-    """`files` grouped so a module, its tests and the files importing each other are adjacent (first-seen order)."""
+    """`files` grouped so a module, its tests and the files importing each other are adjacent (first-seen order).
+
+    File i is linked to file j when i is a test named for j's module, or when j's module name (3 characters or
+    more) is a whole word of i's import lines. Names are looked up among each file's words, so the work grows with
+    the text, not with the square of the number of files.
+    """
     parent = list(range(len(files)))
 
     def root(i: int) -> int:
@@ -46,24 +56,76 @@ def related_order(files: Sequence[FileDiff], view: RepoView | None = None) -> li
 
     names = [module_name(f.path) for f in files]
     imports = [_imports((view.texts.get(f.path, "") if view else "") or _added(f)) for f in files]
+    modules: dict[str, list[int]] = {}  # module name -> files of that name that are not tests
+    by_name: dict[str, list[int]] = {}
+    for j, (f, name) in enumerate(zip(files, names, strict=True)):
+        by_name.setdefault(name, []).append(j)
+        if not is_test_path(f.path):
+            modules.setdefault(name, []).append(j)
+    lookup = _NameLookup(name for name in by_name if len(name) > 2)
     for i, f in enumerate(files):
-        target = module_of_test(f.path)
-        for j in range(len(files)):
-            if i == j:
-                continue
-            linked = (target is not None and target == names[j] and not is_test_path(files[j].path)) or (
-                len(names[j]) > 2 and re.search(rf"\b{re.escape(names[j])}\b", imports[i]) is not None
-            )
-            if linked:
-                parent[root(i)] = root(j)
+        linked = set(modules.get(module_of_test(f.path) or "", ()))
+        for name in lookup.whole_words(imports[i]):
+            linked.update(by_name[name])
+        linked.discard(i)
+        for j in linked:
+            parent[root(i)] = root(j)
     order: dict[int, list[FileDiff]] = {}
     for i, f in enumerate(files):
         order.setdefault(root(i), []).append(f)
     return [f for group in order.values() for f in group]
 
 
+class _NameLookup:
+    """Which of some names occur in a text as a whole word, as `\\bname\\b` would find them.
+
+    A whole-word occurrence of a name starts with its leading word (all of `users`; `user` of `user-service`) as a
+    whole word of the text, so names are indexed by that word and only those whose word the text has are checked.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._by_head: dict[str, list[str]] = {}
+        self._headless: list[str] = []  # names starting with a non-word character (rare): always checked
+        for name in names:
+            head = _WORD.match(name)
+            if head is None:
+                self._headless.append(name)
+            else:
+                self._by_head.setdefault(head.group(0), []).append(name)
+
+    def whole_words(self, text: str) -> set[str]:
+        """The names that occur in `text` as a whole word."""
+        if not text:
+            return set()
+        words = {m.group(0) for m in _WORD.finditer(text)}
+        candidates = [name for word in words for name in self._by_head.get(word, ())]
+        return {name for name in (*candidates, *self._headless) if _whole_word(name, text)}
+
+
+def _whole_word(name: str, text: str) -> bool:
+    """Whether `name` occurs in `text` between word boundaries (a scan of its occurrences: no pattern)."""
+    start = text.find(name)
+    while start >= 0:
+        end = start + len(name)
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if _boundary(before, name[0]) and _boundary(name[-1], after):
+            return True
+        start = text.find(name, start + 1)
+    return False
+
+
+def _boundary(left: str, right: str) -> bool:
+    """Whether a word boundary (`\\b`) lies between the characters `left` and `right` ('' at the text's ends)."""
+    return _is_word(left) != _is_word(right)
+
+
+def _is_word(ch: str) -> bool:
+    return bool(ch) and (ch.isalnum() or ch == "_")
+
+
 def _added(f: FileDiff) -> str:
-    return "\n".join(line.text for h in f.hunks for line in h.lines if line.kind == "+")
+    return "\n".join(text for h in f.hunks for kind, text in zip(h.kinds, h.texts, strict=True) if kind == "+")
 
 
 def _changed_ranges(f: FileDiff) -> list[tuple[int, int]]:

@@ -88,6 +88,15 @@ def shown_path(path: str) -> str:
     return mark_invisible(json.dumps(path, ensure_ascii=False) if _CONTROL.search(path) else path)
 
 
+@lru_cache(maxsize=32)
+def shown_text(text: str, *, strip: bool = False) -> str:
+    """A title or description for the prompt: HTML comments removed (and surrounding whitespace if `strip`),
+    hidden characters marked. Memoised: every batch of a review repeats the same description (up to 65,536
+    characters)."""
+    text = strip_html_comments(text)
+    return mark_invisible(text.strip() if strip else text)
+
+
 def new_nonce(*untrusted: str) -> str:
     """A random hex nonce that occurs in none of the untrusted texts (drawn again if it does)."""
     while True:
@@ -139,8 +148,7 @@ def batch_prompt(
     """Render the user message: trusted preamble and owner instructions, then the untrusted data block (ending
     with the earlier findings to re-check, if any)."""
     file_list = "\n".join(f"- {shown_path(path)}" for path in files) or "(none)"
-    title = mark_invisible(strip_html_comments(title))
-    body = mark_invisible(strip_html_comments(body).strip())
+    title, body = shown_text(title), shown_text(body, strip=True)
     earlier_text = earlier_section(earlier)
     untrusted = (mark_invisible(repo), title, body or "(no description)", file_list, diff, earlier_text)
     nonce = new_nonce(*untrusted, instructions)

@@ -82,7 +82,8 @@ async def load_effective_config(
         if layer_problems or not data:
             continue
         data, ceilings, violations = within_ceilings(data, ceilings, source)
-        problems.extend(violation_problems(text, source, violations))
+        if violations:  # composing the file again to find each key's line: CPU work too
+            problems.extend(await asyncio.to_thread(violation_problems, text, source, violations))
         merged = deep_merge(merged, data)
         sources.append(source)
     config = await asyncio.to_thread(RepoConfig.model_validate, merged)

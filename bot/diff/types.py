@@ -10,7 +10,8 @@
   twice as a deletion then an addition (file <-> symlink) is `type_change` (`diff_of`).
 
 For speed a `Hunk` keeps its lines compactly (`kinds`, one character per line, and `texts`); the
-`DiffLine` objects of `Hunk.lines` are built on first use.
+`DiffLine` objects of `Hunk.lines` are built on each use and not kept: 100,000 kept line objects would make every
+full garbage collection of a large review scan them (a pause of tens of milliseconds holding the GIL).
 """
 
 from __future__ import annotations
@@ -71,9 +72,9 @@ class Hunk:
     texts: tuple[str, ...]  # line texts without the kind character and without the "\n"
     escape: bool = True  # False when no text holds one of `bot.diff.render.UNSAFE_CHARS` (no escaping needed)
 
-    @cached_property
+    @property
     def lines(self) -> tuple[DiffLine, ...]:
-        """The hunk's lines with their old/new numbers (built on first use)."""
+        """The hunk's lines with their old/new numbers (built on each use: see the module docstring)."""
         out: list[DiffLine] = []
         old, new = self.old_start, self.new_start
         for kind, text in zip(self.kinds, self.texts, strict=True):
