@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.context import (
+    MAX_DIRS,
     MAX_SCOPE_LINES,
     WHOLE_FILE_LINES,
     RelatedTest,
@@ -141,3 +144,17 @@ def test_enclosing_always_contains_the_range_or_is_none(lines: list[str], at: in
     scope = enclosing(lines, at, at, "x.go")
     if scope is not None:
         assert 1 <= scope.start <= at <= scope.end <= len(lines)
+
+
+def test_wanted_dirs_stop_reading_paths_once_they_have_enough() -> None:
+    read = 0
+
+    def paths() -> Iterator[str]:
+        nonlocal read
+        for i in range(100_000):
+            read += 1
+            yield f"pkg{i}/deep/er/module_{i}.py"
+
+    dirs = wanted_dirs(paths())
+    assert len(dirs) == MAX_DIRS
+    assert read < 20  # each path asks for several directories: a 3,000-file pull request is not walked whole

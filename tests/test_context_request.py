@@ -7,14 +7,20 @@ findings still anchor only on the diff.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.analysis import Scope, analyse, plan
-from bot.context import RepoView
-from bot.context_render import add_context, context_block, module_tests_line, related_order
+from bot.context import RepoView, is_test_path, module_name, module_of_test
+from bot.context_render import _IMPORT, _imports, add_context, context_block, module_tests_line, related_order
 from bot.contract import BatchInput, PullContext
 from bot.diff.parse import parse_diff
+from bot.diff.types import FileDiff
 from bot.eval.cases import load_cases
+from bot.linear import is_linear
 from bot.model.reviewer import Reviewer
 from bot.prompts import system_prompt
 from tests.fakes.claude import FakeClaude, finding
@@ -63,6 +69,67 @@ def test_related_files_are_batched_together() -> None:
     ))
     assert [f.path for f in related_order(diff.files)] == [
         "app/orders.py", "tests/test_orders.py", "app/money.py", "app/users.py"]
+
+
+def _pairwise_order(files: list[FileDiff]) -> list[str]:
+    """The definition `related_order` implements, pair by pair (quadratic: for checking it only)."""
+    parent = list(range(len(files)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    names = [module_name(f.path) for f in files]
+    imports = [_imports("\n".join(t for h in f.hunks for k, t in zip(h.kinds, h.texts, strict=True) if k == "+"))
+               for f in files]
+    for i, f in enumerate(files):
+        target = module_of_test(f.path)
+        for j in range(len(files)):
+            linked = (target is not None and target == names[j] and not is_test_path(files[j].path)) or (
+                len(names[j]) > 2 and re.search(rf"\b{re.escape(names[j])}\b", imports[i]) is not None)
+            if i != j and linked:
+                parent[root(i)] = root(j)
+    groups: dict[int, list[str]] = {}
+    for i, f in enumerate(files):
+        groups.setdefault(root(i), []).append(f.path)
+    return [path for group in groups.values() for path in group]
+
+
+_NAMES = st.sampled_from(["users", "user", "user-service", "user-s", "api", "café", "caf", "x-users", "_db", "é-x"])
+
+
+_WORDS = st.lists(st.sampled_from(["users", "user-service", "x-usersé", "cafés", "é-x", "_dbx", "-", "é", "api", " "]),
+                  max_size=6)
+_LINES = st.sampled_from(["import {}", "from {} import y", "const a = require('{}')", "x = {}"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["app", "tests", "src/x"]), _NAMES,
+                          st.sampled_from([".py", ".ts", ".test.ts"]), _WORDS, _LINES), min_size=1, max_size=7))
+def test_related_order_matches_its_pairwise_definition(
+    specs: list[tuple[str, str, str, list[str], str]]
+) -> None:
+    seen: set[str] = set()
+    parts = []
+    for folder, name, ext, words, line in specs:
+        path = f"{folder}/{name}{ext}"
+        if path in seen:
+            continue
+        seen.add(path)
+        parts.append(f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-a\n"
+                     f"+{line.format(' '.join(words))}\n")
+    files = list(parse_diff("".join(parts)).files)
+    assert [f.path for f in related_order(files)] == _pairwise_order(files)
+
+
+def test_import_lines_are_found_in_one_linear_pass() -> None:
+    assert is_linear(_IMPORT)
+    text = "import os\n  from app.money import cents\nconst a = require('b')\nx = 1\nimport { y } from 'z'\n"
+    assert _imports(text).splitlines() == ["import os", "  from app.money import cents", "const a = require('b')",
+                                           "import { y } from 'z'"]
+    # 400 lines of 299 spaces and a letter: a backtracking engine retried every split of the indentation.
+    assert _imports("\n".join([" " * 299 + "x"] * 100_000)) == ""
 
 
 async def test_through_the_fake_claude_context_is_sent_and_findings_still_anchor_only_on_the_diff(

@@ -11,6 +11,7 @@ import pytest
 
 from bot.domain import InlineComment, ReviewToPost, Side
 from bot.errors import (
+    ConfigError,
     Forbidden,
     GitHubError,
     GitHubUnavailable,
@@ -20,7 +21,7 @@ from bot.errors import (
     TooLarge,
     Unprocessable,
 )
-from bot.github.auth import GitHubApp
+from bot.github.auth import GitHubApp, signing_key
 from bot.github.manifest import APP_EVENTS, APP_PERMISSIONS
 from bot.github.repo import RepoClient
 from bot.github.retry import Failure, RetryPolicy, Transient, classify, rate_limit_wait, to_error
@@ -540,3 +541,25 @@ async def test_context_of_a_truncated_blob_is_left_out(fake_github: FakeGitHub, 
     fake_github.set_file("octo", "repo", HEAD, "big.py", "x = 1\n" * 10)
     view = await read_context(client, HEAD, ["big.py"], [])
     assert view.texts == {}
+
+
+def test_the_app_key_is_parsed_once_and_must_be_an_rsa_pem(rsa_private_key_pem: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key: object = signing_key(rsa_private_key_pem)
+    assert isinstance(key, rsa.RSAPrivateKey)  # PyJWT signs with it as it is: no parsing per JWT
+    with pytest.raises(ConfigError, match="not a PEM private key"):
+        signing_key("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with pytest.raises(ConfigError, match="RSA"):
+        signing_key(ec_pem)
+
+
+async def test_warm_up_sends_nothing_to_github(fake_github: FakeGitHub, app: GitHubApp, client: RepoClient,
+                                               pull: FakePull) -> None:
+    await asyncio.to_thread(app.warm_up)  # as start-up runs it: in a thread, with its own event loop
+    assert fake_github.requests == [] and app.request_count == 0
+    assert (await client.get_pull(1)).number == 1  # the App works as before, its token flow included
+    assert len(fake_github.requests_to("POST", r"/app/installations/100/access_tokens")) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import signal
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.errors import RateLimited, StaleHead
+from bot.errors import ConfigError, RateLimited, StaleHead
 from bot.jobs import WorkerPool, backoff_delay, retry_time
 from bot.metrics import Metrics
 from bot.registry import AppContext, Registry
@@ -350,3 +351,17 @@ async def test_clients_on_the_context_are_closed(context: AppContext) -> None:
     context.github, context.model = Async(), Sync()  # type: ignore[assignment]
     await context.aclose()
     assert closed == ["github", "model"]
+
+
+async def test_a_failed_warm_up_is_logged_and_leaves_the_clients_to_the_first_job(
+    store: Store, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(database_url=db_url, github_app_id=1, github_webhook_secret="s",
+                             github_app_private_key="-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----")
+    context = AppContext(settings, store, Metrics(), Registry())
+    with caplog.at_level(logging.WARNING, logger="bot.registry"):
+        await context.warm_up()
+    assert "warming up the GitHub and Claude clients failed" in caplog.text
+    assert "not a PEM private key" in caplog.text and context.github is None
+    with pytest.raises(ConfigError):  # the first job meets the same precise error
+        context.github_app()

@@ -17,7 +17,7 @@ from bot.answer import output_schema, thread_output_schema
 from bot.contract import BatchInput, PullContext, split_batch
 from bot.domain import Category, NotReviewed, Severity, Side, Usage
 from bot.errors import ConfigError, DeadlineExceeded, ModelUnavailable
-from bot.model.client import make_client, needs_streaming
+from bot.model.client import make_client, needs_streaming, warm_up
 from bot.model.reviewer import Reviewer
 from bot.prices import DEFAULT_PRICES, Price
 from bot.prompts import system_prompt
@@ -488,3 +488,8 @@ def test_split_batch_without_boundaries_cuts_lines_in_half() -> None:
     assert (first.text, second.text) == ("l1\nl2\n", "l3\nl4\n")
     assert first.files == second.files == ("x.py",)
     assert split_batch(BatchInput(0, "single", ("x.py",))) == [BatchInput(0, "single", ("x.py",))]
+
+
+async def test_warm_up_sends_nothing_to_the_model_api(fake_claude: FakeClaude) -> None:
+    await asyncio.to_thread(warm_up)  # as start-up runs it: in a thread, with its own event loop
+    assert fake_claude.requests == []
