@@ -1,11 +1,14 @@
 """Benchmark of the sanitiser's patterns on their worst cases (100,000 characters each), and of whole answers.
 
 Run: `.venv/bin/python bench/sanitize.py`. For every RE2 pattern run over untrusted text (`bot.linear.COMPILED`:
-secret rules, detect-secrets' included, and the hidden-character finders), one scan (`search`) of each worst-case
-input of tests/test_linear.py, the slowest kept; then `mask_secrets` and `mark_invisible` whole on each (their
-matches included: RE2's Python binding costs some microseconds per match, so inputs full of matches cost most);
-baseline in the same run: the previous JWT and assignment patterns on Python `re` (the JWT one
-on 20,000 characters only, as it is quadratic). Then `sanitize_markdown` of a 40,000-character hostile model answer.
+secret rules, detect-secrets' included, the hidden-character finders, the sanitiser's and `bot.prose`'s, the
+context reader's), one scan (`search`) of each worst-case input of tests/test_linear.py, the slowest kept, one
+line per pattern. Then the scans written by hand on RE2 (`bot.prose.constructs`, `bot.prose.bot_words`) on each
+worst case of tests/test_prose.py, with their baseline in the same run: the backtracking `re` pattern the sanitiser
+used before, on the same input (its work per construct is smaller; what RE2 buys is the guarantee). Then
+`mask_secrets` and `mark_invisible` whole on each worst case (matches included: RE2's Python binding costs some
+microseconds per match), the previous JWT and assignment patterns on Python `re` (baseline; the JWT one on 20,000
+characters only, as it is quadratic) and `sanitize_markdown` of a 40,000-character hostile model answer.
 Goal: every pattern < 50 ms. Times are the best of 3 (wall); figures last.
 """
 
@@ -24,8 +27,10 @@ if str(ROOT) not in sys.path:
 from bench.stall import hostile_body  # noqa: E402
 from bot.invisible import mark_invisible  # noqa: E402
 from bot.masking import mask_secrets  # noqa: E402
+from bot.prose import bot_words, constructs  # noqa: E402
 from bot.sanitize import sanitize_markdown  # noqa: E402
 from tests.test_linear import WORST_CASES, all_patterns  # noqa: E402
+from tests.test_prose import REFERENCE, REFERENCE_BOT, WORST  # noqa: E402
 
 OLD_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 OLD_ASSIGNMENT = re.compile(
@@ -35,6 +40,7 @@ OLD_ASSIGNMENT = re.compile(
     r"(?:(?P<q>[\"'])(?P<qv>[^\"'\n]{8,200})(?P=q)|(?P<uv>[^\s\"'`,;(){}\[\]<>]{8,})(?=[\s,;]|$))",
     re.M,
 )
+N = 100_000
 
 
 def best(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -58,8 +64,19 @@ def main() -> None:
                 worst, worst_case = took, name
         rows.append((worst, f"{worst * 1e3:7.1f} ms  {pattern.pattern[:70]!r} (worst: {worst_case})"))
     rows.sort(reverse=True)
-    for _, row in rows[:5]:
+    for _, row in rows:
         print(row)
+    scans: list[float] = []
+    for name, unit in WORST.items():
+        text = unit * (N // len(unit) if len(unit) < N // 2 else 1)
+        took = best(lambda t=text: constructs(t), repeat=1)
+        words = best(lambda t=text: bot_words(t), repeat=1)
+        old = best(lambda t=text: sum(1 for _ in REFERENCE.finditer(t)), repeat=1)
+        old_words = best(lambda t=text: sum(1 for _ in REFERENCE_BOT.finditer(t)), repeat=1)
+        scans.append(max(took, words))
+        print(f"prose scan of {name!r} ({len(text):,} chars, {len(constructs(text)):,} constructs): "
+              f"{took * 1e3:.1f} ms, bot words {words * 1e3:.1f} ms; baseline (backtracking re): "
+              f"{old * 1e3:.1f} ms, {old_words * 1e3:.1f} ms")
     masked = [(best(lambda t=text: mask_secrets(t), repeat=1), name) for name, text in WORST_CASES.items()]
     marked = [(best(lambda t=text: mark_invisible(t), repeat=1), name) for name, text in WORST_CASES.items()]
     jwt_old = best(lambda: sum(1 for _ in OLD_JWT.finditer("eyJ" * 6_667)), repeat=1)
@@ -72,6 +89,8 @@ def main() -> None:
     print(f"mask_secrets (every rule, matches included) on the worst 100,000-char input ({max(masked)[1]}): "
           f"{max(masked)[0] * 1e3:.1f} ms")
     print(f"mark_invisible on the worst 100,000-char input ({max(marked)[1]}): {max(marked)[0] * 1e3:.1f} ms")
+    print(f"prose scans (bot.prose, RE2 searched from each construct) on their worst 100,000-char inputs: slowest "
+          f"{max(scans) * 1e3:.1f} ms (linear: one search per construct found)")
     print(f"patterns measured: {len(rows)}; slowest pattern scanning its worst 100,000-char input: "
           f"{rows[0][0] * 1e3:.1f} ms (goal < 50 ms each)")
 

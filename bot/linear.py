@@ -30,3 +30,10 @@ def linear(pattern: str, *, dot_nl: bool = False, register: bool = True) -> Any:
         COMPILED.append(compiled)
     return compiled
 
+
+def search_spans(compiled: Any, buf: bytes, pos: int) -> list[tuple[int, int]] | None:
+    """The spans (byte offsets; (-1, -1) for a group that did not take part) of the leftmost match in `buf` at or
+    after `pos`, or None: the binding's search without the Python objects it builds for each match (a match object,
+    a generator, group lookups by name), which cost more than the search on text full of matches."""
+    spans: list[tuple[int, int]] = compiled._regexp.Match(re2._Anchor.UNANCHORED, buf, pos, len(buf))
+    return None if spans[0] == (-1, -1) else spans

@@ -23,18 +23,20 @@ Design (why the output is safe however GitHub parses it):
 * Secrets are masked everywhere (prose, code, suggestions), keeping a short recognisable prefix.
 * HTML-comment markers of our own (`<!-- senior-review...`) are defused in code too, so model text cannot forge them.
 
-`sanitize_markdown` is idempotent (it iterates its single pass to a fixpoint).
+`sanitize_markdown` is idempotent (it iterates its single pass to a fixpoint). Every pattern here runs on RE2
+(`bot.linear`; the prose constructs in `bot.prose`) or is a scan by hand: linear in the text, whatever it holds.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 
 from bot.domain import Finding
+from bot.linear import linear
 from bot.links import repo_link
 from bot.masking import mask_secrets
+from bot.prose import WS, Construct, bot_words, constructs
 
 TITLE_MAX = 200
 BODY_MAX = 16_000
@@ -43,21 +45,21 @@ COMMENT_MAX = 65_536
 TRUNCATED = "(truncated)"
 ZWSP = "\u200b"
 
-_REPO_URL_SAFE = re.compile(r"[A-Za-z0-9\-._~:/?#=&%+]*")
+_REPO_URL_SAFE = linear(r"[A-Za-z0-9\-._~:/?#=&%+]*")
+_BACKTICKS = linear(r"`+")
 # Any Unicode space (not a newline) or `>` may precede a line's `/command`: other bots trim them all.
-_LEAD = r"(?:[^\S\n]|>)*"
-_BOT_WORDS = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(?P<word>bors|atlantis|digger)"
-    r"(?=\s+(?:r[+\-=]|try|delegate|merge|retry|cancel|ping|p=|apply|plan|unlock|import|approve_policies|state))"
-)
+_LEAD = "[" + WS.replace(r"\t-\r", r"\t\x0b-\r") + ">]*"
+_CODE_COMMAND = linear(r"(?m)^(" + _LEAD + r")/[A-Za-z]")
+_PROSE_COMMAND = linear(r"^(" + _LEAD + r")/[A-Za-z]")
+_MARKER = linear(r"(?i)<!--[" + WS + r"]*senior-review")
+_FENCE_OPEN = linear(r"(?P<fence>`{3,})(?P<info>[^`]*)|(?P<tfence>~{3,})(?P<tinfo>.*)")
 
 # --- small helpers ------------------------------------------------------------------------------------------------
 
 
 def fence_for(text: str) -> str:
     """A backtick fence longer than any backtick run in `text` (at least three)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+    return "`" * max(3, _longest_backticks(text) + 1)
 
 
 def code_span(text: str) -> str:
@@ -65,48 +67,51 @@ def code_span(text: str) -> str:
     text = text.replace("\r", " ").replace("\n", " ")
     if not text:
         return ""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
+    ticks = "`" * (_longest_backticks(text) + 1)
     pad = " " if text[0] in "` " or text[-1] in "` " else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
+def _longest_backticks(text: str) -> int:
+    if "`" not in text:
+        return 0
+    runs = _BACKTICKS.finditer(text.encode("utf-8", "surrogatepass"))  # bytes: a backtick is one byte
+    return max(run.end() - run.start() for run in runs)
+
+
+def _insert(text: str, positions: list[int], what: str) -> str:
+    """`text` with `what` inserted before each of `positions` (ascending)."""
+    if not positions:
+        return text
+    parts, last = [], 0
+    for at in positions:
+        parts += [text[last:at], what]
+        last = at
+    parts.append(text[last:])
+    return "".join(parts)
+
+
 def _defuse_markers(text: str) -> str:
     """Break any `<!-- senior-review` so model text can never forge one of our hidden markers."""
-    return re.sub(r"(?i)<!--(?=\s*senior-review)", "<!" + ZWSP + "--", text)
-
-
-_CODE_COMMAND = re.compile(r"^(" + _LEAD + r")(?=/[A-Za-z])", re.M)
+    if "<!--" not in text:
+        return text
+    return _insert(text, [m.start() + 2 for m in _MARKER.finditer(text)], ZWSP)
 
 
 def _defuse_bot_words(text: str) -> str:
     """A zero-width space inside `bors`/`atlantis` when a command follows, so those bots ignore it."""
-    return _BOT_WORDS.sub(lambda m: m.group("word")[0] + ZWSP + m.group("word")[1:], text)
+    return _insert(text, [start + 1 for start, _ in bot_words(text)], ZWSP)
 
 
 def _defuse_code(text: str) -> str:
     """Make code lines inert for other bots (zero-width space before `/cmd` and inside `bors r+`) and markers."""
-    text = _CODE_COMMAND.sub(lambda m: m.group(1) + ZWSP, text)
+    if "/" in text:
+        text = _insert(text, [m.end(1) for m in _CODE_COMMAND.finditer(text)], ZWSP)
     return _defuse_markers(_defuse_bot_words(text))
 
 
 # --- prose --------------------------------------------------------------------------------------------------------
 
-_PROSE = re.compile(
-    r"(?P<image>!\[[^\[\]\n]*\]\([^()\s]*(?:[ \t]+\"[^\"\n]*\")?\)|<(?:img|image|svg|picture|video)\b[^>\n]*>?)"
-    r"|(?P<link>\[(?P<text>[^\[\]\n]*)\]\((?P<url>[^()\s<>`]*)(?:[ \t]+\"[^\"\n]*\")?\))"
-    r"|(?P<url2>(?:[A-Za-z][A-Za-z0-9+.-]{1,20}://|www\.)[^\s<>`\\]*)"
-    r"|(?P<xref>(?<![A-Za-z0-9_./-])[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9_.-]+#[0-9]+)"
-    r"|(?P<mention>(?<![A-Za-z0-9])\\?@(?P<login>[A-Za-z0-9][A-Za-z0-9_-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)?"
-    r"(?:@[A-Za-z0-9_.@/-]*)?))"
-    r"|" + _BOT_WORDS.pattern.replace("(?i)", "").replace("(?P<word>", "(?P<bot>") +
-    r"|(?P<esc>\\[!-/:-@\[-`{-~])"
-    r"|(?P<entity>&(?:\#[0-9]{1,8}|\#[xX][0-9A-Fa-f]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});)"
-    r"|(?P<mask>\*{12,})"
-    r"|(?P<tilde>~{3,})"
-    r"|(?P<special>[<\[\]|])",
-    re.I,
-)
 _TRAILING_CHARS = ".,:;!?'\")]*_~"
 
 
@@ -117,19 +122,18 @@ def _repo_url(url: str, repo_url: str) -> str | None:
     return repo_link(url, repo_url)
 
 
-def _prose_token(m: re.Match[str], repo_url: str) -> str:
-    """The inert replacement of one prose construct found by `_PROSE`."""
-    kind = m.lastgroup
-    text = m.group(0)
-    if m.group("image") is not None:
+def _prose_token(c: Construct, repo_url: str) -> str:
+    """The inert replacement of one prose construct (see `bot.prose`)."""
+    kind, text = c.kind, c.text
+    if kind == "image":
         return "(image removed)"
-    if m.group("link") is not None:
-        label = _prose_segment(m.group("text"), repo_url)
-        target = _repo_url(m.group("url"), repo_url)
+    if kind == "link":
+        label = _prose_segment(c.label, repo_url)
+        target = _repo_url(c.target, repo_url)
         if target is not None and label:
             return f"[{label}]({target})"
         return label
-    if m.group("url2") is not None:
+    if kind == "url":
         url = text
         # rstrip, not a `[...]+$` search: that is quadratic on a long run of punctuation (ReDoS).
         kept = url.rstrip(_TRAILING_CHARS)
@@ -141,17 +145,17 @@ def _prose_token(m: re.Match[str], repo_url: str) -> str:
         if target is not None:
             return target + rest
         return code_span(url) + rest
-    if m.group("xref") is not None:
+    if kind == "xref":
         return code_span(text)
-    if m.group("mention") is not None:
-        return code_span("@" + m.group("login"))
-    if m.group("bot") is not None:
-        return code_span(m.group("bot"))
-    if m.group("entity") is not None:
+    if kind == "mention":
+        return code_span("@" + c.login)
+    if kind == "bot":
+        return code_span(c.word)
+    if kind == "entity":
         return "\\" + text
-    if m.group("mask") is not None:
+    if kind == "mask":
         return "\\*" * len(text)
-    if m.group("tilde") is not None:
+    if kind == "tilde":
         return "\\~" * len(text)
     if kind == "special":
         return "\\" + text
@@ -162,10 +166,10 @@ def _prose_segment(text: str, repo_url: str) -> str:
     """Sanitise prose that contains no code span."""
     parts: list[str] = []
     pos = 0
-    for m in _PROSE.finditer(text):
-        parts.append(text[pos : m.start()])
-        parts.append(_prose_token(m, repo_url))
-        pos = m.end()
+    for c in constructs(text):
+        parts.append(text[pos : c.start])
+        parts.append(_prose_token(c, repo_url))
+        pos = c.end
     parts.append(text[pos:])
     return _join(parts)
 
@@ -173,7 +177,7 @@ def _prose_segment(text: str, repo_url: str) -> str:
 def _split_line(line: str) -> list[tuple[str, str]]:
     """Split one prose line into ("prose"|"code"|"raw", text) pieces; unmatched backtick runs become escaped raw."""
     pieces: list[tuple[str, str]] = []
-    runs = [(m.start(), m.end()) for m in re.finditer(r"`+", line)]
+    runs = [m.span() for m in _BACKTICKS.finditer(line)] if "`" in line else []
     start = 0  # start of the pending prose
     pos = 0
     idx = 0
@@ -231,10 +235,15 @@ def _prose_line(line: str, repo_url: str) -> str:
         else:
             parts.append(_prose_segment(text, repo_url))
     out = _join(parts)
-    return re.sub(r"^(" + _LEAD + r")/(?=[A-Za-z])", r"\1\\/", out)
+    m = _PROSE_COMMAND.match(out) if "/" in out else None
+    return _insert(out, [m.end(1)], "\\") if m else out
 
 
-_FENCE_OPEN = re.compile(r"(?P<fence>`{3,})(?P<info>[^`]*)|(?P<tfence>~{3,})(?P<tinfo>.*)")
+def _closes(line: str, fence: str) -> bool:
+    """Whether `line` closes a block opened by `fence`: up to 3 spaces, a run as long of its character, blanks."""
+    body = line.lstrip(" ")
+    run = len(body) - len(body.lstrip(fence[0]))
+    return len(line) - len(body) <= 3 and run >= len(fence) and not body[run:].strip(" \t")
 
 
 def _one_pass(text: str, repo_url: str) -> str:
@@ -243,14 +252,14 @@ def _one_pass(text: str, repo_url: str) -> str:
     fence: str | None = None
     for line in text.split("\n"):
         if fence is None:
-            m = _FENCE_OPEN.fullmatch(line)
+            m = _FENCE_OPEN.fullmatch(line) if line[:1] in ("`", "~") else None
             if m:
                 fence = m.group("fence") or m.group("tfence")
                 out.append(_defuse_code(line))
             else:
                 out.append(_prose_line(line, repo_url))
         else:
-            if re.fullmatch(r" {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*", line):
+            if _closes(line, fence):
                 fence = None
             out.append(_defuse_code(line))
     if fence is not None:
@@ -259,7 +268,11 @@ def _one_pass(text: str, repo_url: str) -> str:
 
 
 def _normalise(text: str) -> str:
-    """Unify line endings and drop NULs."""
+    """Unify line endings, drop NULs, and replace lone surrogates (they cannot be encoded, so could not be posted)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
 
 
@@ -292,6 +305,7 @@ def sanitize_code(text: str) -> str:
 
 def has_command_lines(code: str) -> bool:
     """Whether code contains lines other bots may read as commands (`/merge`, `bors r+`)."""
+    code = _normalise(code)
     return _defuse_code(code) != _defuse_markers(code)
 
 

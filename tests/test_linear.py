@@ -8,7 +8,7 @@ import re
 import pytest
 import re2
 
-from bot import invisible, masking
+from bot import context_render, invisible, masking, prose, sanitize
 from bot.linear import COMPILED, LinearPatternError, linear
 
 N = 100_000
@@ -29,6 +29,15 @@ WORST_CASES = {
     "spaces": " " * N,
     "zero-width run": "\u200b" * N,
     "selectors after letters": "a\ufe0f" * (N // 2),
+    "image starts": "![" * (N // 2),
+    "link starts": "[a](" * (N // 4),
+    "tags": "<img" * (N // 4),
+    "mentions": "_@a" * (N // 3),
+    "escapes": "\\" * N,
+    "bot words": "bors " * (N // 5),
+    "backticks": "`" * N,
+    "markers": "<!--" * (N // 4),
+    "indented lines": (" " * 299 + "x\n") * (N // 301 + 1),
 }
 
 
@@ -37,6 +46,9 @@ def all_patterns() -> list[object]:
     masking._assignment()
     masking._key_patterns()
     invisible._patterns()
+    prose._patterns()
+    prose._bot_pattern()
+    assert sanitize._MARKER in COMPILED and context_render._IMPORT in COMPILED  # compiled at import
     return list(COMPILED)
 
 
