@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import bisect
 import unicodedata
-from collections.abc import Iterable
 from functools import cache
-from typing import Any
 
 from bot.linear import linear
 
@@ -27,6 +25,7 @@ BIDI_CONTROLS = frozenset(
 # Invisible letters and fillers outside category Cf that render as nothing.
 _INVISIBLE_OTHER = (0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0)
 _VARIATION_SELECTORS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_SELECTORS = frozenset(chr(cp) for cp in [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)])
 # What VS15/VS16 legitimately follow: keycap bases and the emoji blocks (not the `⟧` that ends a marker).
 _EMOJI_RANGES = (
     (0x23, 0x23), (0x2A, 0x2A), (0x30, 0x39), (0xA9, 0xA9), (0xAE, 0xAE), (0x203C, 0x203C), (0x2049, 0x2049),
@@ -68,9 +67,9 @@ def _class_of(code_points: tuple[int, ...]) -> str:
 
 @cache
 def _patterns() -> tuple[object, object]:
-    """(any hidden character or variation selector, a run of variation selectors)."""
+    """(any hidden character or variation selector, any variation selector)."""
     vs = f"[{_VARIATION_SELECTORS}]"
-    return linear(f"{_class_of(_hidden_code_points())}|{vs}"), linear(vs + "+")
+    return linear(f"{_class_of(_hidden_code_points())}|{vs}"), linear(vs)
 
 
 @cache
@@ -100,25 +99,25 @@ def mark_invisible(text: str) -> str:
     if not has_hidden(text):
         return text
     text = text.translate(_table())  # str.translate: one C-speed pass, whatever the count
-    _, selectors = _patterns()
-    return _mark_selectors(text, selectors.finditer(text))  # type: ignore[attr-defined]
-
-
-def _mark_selectors(text: str, runs: Iterable[Any]) -> str:
-    """Mark runs of variation selectors, except a run right after an emoji base (one step per run, not per
-    character)."""
-    out: list[str] = []
-    pos = 0
-    for run in runs:
-        start, end = run.span()
-        if start > 0 and _is_emoji_base(text[start - 1]):
-            continue
-        out.append(text[pos:start])
-        out.append("".join(marker(ch) for ch in text[start:end]))
-        pos = end
-    if not out:
+    _, selector = _patterns()
+    if selector.search(text) is None:  # type: ignore[attr-defined]
         return text
-    out.append(text[pos:])
+    return _mark_selectors(text)
+
+
+def _mark_selectors(text: str) -> str:
+    """Mark variation selectors, except those right after an emoji base (or after such a kept selector)."""
+    out: list[str] = []
+    prev = ""  # the last character that is not a selector
+    kept: bool | None = None  # whether the current run of selectors follows an emoji base (None: not yet known)
+    for ch in text:
+        if ch in _SELECTORS:
+            if kept is None:
+                kept = _is_emoji_base(prev) if prev else False
+            out.append(ch if kept else marker(ch))
+        else:
+            out.append(ch)
+            prev, kept = ch, None
     return "".join(out)
 
 

@@ -201,7 +201,7 @@ def thread_prompt(
         "repo": mark_invisible(repo), "title": mark_invisible(strip_html_comments(title)), "where": where,
         "finding": mark_invisible(finding.strip()) or "(empty)", "code": code or "(not available)",
         "thread": mark_invisible(thread.strip()) or "(no other replies)", "asker": mark_invisible(asker),
-        "question": mark_invisible(question.strip()),
+        "question": mark_invisible(strip_html_comments(question).strip()),
     }
     nonce = new_nonce(*untrusted.values())
     text = render(load_prompt("thread_question", directory), nonce=nonce, language=language, **untrusted)

@@ -17,7 +17,7 @@ from bot.errors import GitHubError
 from bot.github.context import read_context
 from bot.github.payloads import ReviewComment
 from bot.github.repo import RepoClient
-from bot.invisible import mark_invisible
+from bot.invisible import mark_invisible, strip_html_comments
 from bot.model.thread import ThreadAnswerer
 from bot.prompts import shown_path, thread_prompt
 from bot.sanitize import cap, sanitize_markdown
@@ -69,7 +69,7 @@ def thread_so_far(comments: Sequence[ReviewComment], root: ReviewComment, questi
     lines = []
     for c in replies[-THREAD_MAX_COMMENTS:]:
         who = f"{c.author} (you)" if c.is_own else c.author
-        body = _without_markers(c.body)[:COMMENT_MAX_CHARS]
+        body = strip_html_comments(_without_markers(c.body))[:COMMENT_MAX_CHARS]  # hidden from readers: not shown
         lines.append(f"- {who}: " + body.replace("\n", "\n  "))
     return "\n".join(lines)
 
