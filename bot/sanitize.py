@@ -76,7 +76,7 @@ def _longest_backticks(text: str) -> int:
     if "`" not in text:
         return 0
     runs = _BACKTICKS.finditer(text.encode("utf-8", "surrogatepass"))  # bytes: a backtick is one byte
-    return max(run.end() - run.start() for run in runs)
+    return max(int(run.end() - run.start()) for run in runs)
 
 
 def _insert(text: str, positions: list[int], what: str) -> str:
