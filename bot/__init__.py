@@ -7,8 +7,8 @@ all run in `python3 dev.py test`.
 - The core imports no adapter, directly or through another module: `bot.analysis`, `bot.answer`, `bot.budget`,
   `bot.commands`, `bot.config`, `bot.context`, `bot.context_render`, `bot.contract`, `bot.diff`, `bot.domain`,
   `bot.errors`, `bot.evidence`, `bot.findings`, `bot.incidents`, `bot.invisible`, `bot.linear`, `bot.links`,
-  `bot.masking`, `bot.merge`, `bot.prices`, `bot.prompts`, `bot.render`, `bot.sanitize`, `bot.settings`,
-  `bot.trust`, `bot.verify`. What a core function needs from
+  `bot.masking`, `bot.merge`, `bot.prices`, `bot.prompts`, `bot.prose`, `bot.render`, `bot.sanitize`,
+  `bot.settings`, `bot.trust`, `bot.verify`. What a core function needs from
   outside (a repository client, the store) is passed in, typed by a Protocol.
 - The adapters and the application around the core: `bot.github` (GitHub), `bot.model` (Claude), `bot.store`
   (the database), `bot.app`, `bot.webhook`, `bot.routing`, `bot.registry`, `bot.jobs`, `bot.wiring`,
@@ -36,6 +36,8 @@ all run in `python3 dev.py test`.
   - `bot.app._background`, `bot.app._shutdown`: a background task's failure never stops the server; a start-up
     failure was logged when it happened.
   - `bot.registry.AppContext.aclose`: at shutdown, one client failing to close does not keep the other open.
+  - `bot.registry.AppContext.warm_up`: warming the clients up at start is an optimisation; a failure is logged and
+    the first job does that work instead (meeting the same error, if any, precisely).
 """
 
 __version__ = "0.1.0"
