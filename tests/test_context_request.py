@@ -29,6 +29,7 @@ from tests.fakes.claude import FakeClaude, finding
 def _is_re2(pattern: object) -> bool:
     return type(pattern).__module__ == re2.__name__  # RE2 objects: linear time
 
+
 ADMIN = next(c for c in load_cases(only=["authz-admin-role"]))
 DIFF = parse_diff(ADMIN.diff)
 VIEW = RepoView(texts=dict(ADMIN.after), listings={"tests": ("test_admin.py", "conftest.py"), "app": ("admin.py",)})

@@ -148,7 +148,7 @@ class GitHubApp:
         auth = AppInstallationAuthStrategy(self._app_id, self.jwt_key, 1, repositories=["warm-up"])
         gh = GitHub(auth, base_url="https://warm-up.invalid/", cache_strategy=MemCacheStrategy(), http_cache=False,
                     auto_retry=False, async_transport=httpx.MockTransport(answer))
-        await call(self.policy, gh, "GET", "warm-up", what="warm-up")
+        await get_json(self.policy, gh, "warm-up", what="warm-up")
 
 
 class TokenIdentity(AppIdentity):
