@@ -291,7 +291,8 @@ def sanitize_inline(text: str, repo_url: str = "") -> str:
     """Sanitise one line of model text (a title, a reason): whitespace collapsed, no block constructs."""
     line = " ".join(mask_secrets(_normalise(text)).split())
     for _ in range(6):
-        nxt = " ".join(mask_secrets(_prose_line(line, repo_url)).split())
+        # Bot words over the whole line: a URL kept as a construct can end inside `bors r+` (`.../x#bors r+`).
+        nxt = " ".join(mask_secrets(_defuse_bot_words(_prose_line(line, repo_url))).split())
         if nxt == line:
             break
         line = nxt

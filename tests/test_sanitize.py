@@ -389,3 +389,11 @@ def test_pathological_model_text_is_sanitised_in_linear_time(text: str) -> None:
     # grows ~10x and quadratic ~100x (the regression it guards took minutes).
     base, full = cpu_seconds(text[: len(text) // 10]), cpu_seconds(text)
     assert full < max(40 * base, 0.5), (base, full)
+
+
+def test_bot_command_after_a_kept_repository_url_is_defused() -> None:
+    """Found by hypothesis: a repository URL kept as a construct ended inside `bors r+`, which then survived."""
+    once = sanitize_inline("https://github.com/o/r/blob/x#bors r+", "https://github.com/o/r")
+    assert_inert(once)
+    assert "b\u200bors" in once
+    assert sanitize_inline(once, "https://github.com/o/r") == once
